@@ -1,0 +1,1 @@
+"""Pure-Python meter protocol libraries; nothing here imports Home Assistant."""
