@@ -41,3 +41,11 @@ class KeyRequiredError(DecryptionError):
 
 class WrongKeyError(DecryptionError):
     """The GCM tag (or plaintext structure) shows the configured key is wrong."""
+
+
+class ConnectionFailedError(HanError):
+    """A serial port or TCP connection could not be opened, or failed while reading."""
+
+
+class ConnectionLostError(ConnectionFailedError):
+    """An open connection was closed by the other end or stopped delivering data."""

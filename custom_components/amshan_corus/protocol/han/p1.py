@@ -1,0 +1,298 @@
+"""IEC 62056-21 mode D / DSMR "P1" text readouts.
+
+A readout is an ident line `/XXX5<identification>`, a blank line, data lines
+`A-B:C.D.E(value*unit)(...)`, and an end line `!` with an optional CRC-16/ARC (four hex
+digits) computed over everything from `/` through `!` inclusive.
+
+`P1Reader` frames readouts out of a byte stream (sans-I/O); `decode_p1()` turns one readout
+into a `MeterMessage`. Values stay exact (`Decimal`), units stay as the meter wrote them,
+timestamps become timezone-aware, and DSMR M-Bus channels (gas, water, heat) give readings
+with their own capture time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal
+import re
+from zoneinfo import ZoneInfo
+
+from .crc import crc16_arc
+from .errors import ChecksumError, DecodeError, FrameError
+from .models import MeterMessage, Reading, ReadingValue, Source
+from .obis import mbus_value_name, normalize_obis, obis_name
+
+DEFAULT_TIMEZONE = ZoneInfo("Europe/Oslo")
+MAX_READOUT_LENGTH = 8192  # DSMR 5 telegrams are about 1 KiB; amshan uses the same bound
+
+_IDENT = re.compile(rb"^/([A-Za-z]{3})(\d)(?:\\\w)*([ -~]{0,32})$")
+_READOUT_START = re.compile(rb"/[A-Za-z]{3}\d")
+_ADDRESS = re.compile(r"(\d{1,3})-(\d{1,3}):(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:[.*](\d{1,3}))?")
+_VALUES = re.compile(r"\(([^()]*)\)")
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+_TIMESTAMP = re.compile(r"(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)")
+_HEX_ID = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+
+# FLAG manufacturer ids (ident line) whose owner is unambiguous.
+_MANUFACTURERS = {
+    "ISK": "Iskraemeco",
+    "KAM": "Kamstrup",
+    "KFM": "Kaifa",
+    "LGB": "Landis+Gyr",
+    "LGF": "Landis+Gyr",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class P1Readout:
+    """One framed readout: `raw` runs from `/` to the end of the `!` line."""
+
+    raw: bytes
+    crc_checked: bool
+
+
+def parse_p1_readout(data: bytes) -> P1Readout:
+    """Validate one complete readout (leading CR/LF allowed, trailing line end optional).
+
+    Raises `ChecksumError` on a CRC mismatch and `FrameError` when `data` is not a readout.
+    """
+    start = data.find(b"/")
+    if start < 0 or data[:start].strip():
+        raise FrameError("a P1 readout starts with '/'")
+    end = data.rfind(b"!")
+    if end < start:
+        raise FrameError("P1 readout has no end line ('!')")
+    tail = data[end + 1 :].strip()
+    if tail and not re.fullmatch(rb"[0-9A-Fa-f]{4}", tail):
+        raise FrameError(f"P1 end line '!{tail[:8].decode('latin-1')}' is not '!' + 4 hex digits")
+    return _checked(data[start:].rstrip(b"\r\n") + b"\r\n", end - start)
+
+
+def _checked(raw: bytes, bang: int) -> P1Readout:
+    """`raw` holds '/' .. '!' at `bang`, optional CRC digits, then the line end."""
+    ident_end = raw.find(b"\n")
+    if not _IDENT.match(raw[:ident_end].rstrip(b"\r")):
+        shown = raw[: min(ident_end, 40)].decode("latin-1").rstrip()
+        raise FrameError(f"not a P1 ident line: {shown!r}")
+    digits = raw[bang + 1 : bang + 5]
+    if len(digits) == 4 and all(chr(c) in "0123456789abcdefABCDEF" for c in digits):
+        expected = int(digits, 16)
+        actual = crc16_arc(raw[: bang + 1])
+        if actual != expected:
+            raise ChecksumError(
+                f"P1 readout CRC mismatch: readout says {expected:04X}, computed {actual:04X}"
+            )
+        return P1Readout(raw, crc_checked=True)
+    return P1Readout(raw, crc_checked=False)
+
+
+class P1Reader:
+    """Frames P1 readouts out of a byte stream fed in any chunking.
+
+    Counters: `frames` (good readouts returned) and `rejected` (bad CRC, bad ident,
+    truncated by a new readout, or longer than `MAX_READOUT_LENGTH`). `last_error` holds
+    the reason of the latest rejection. The buffer never exceeds `MAX_READOUT_LENGTH`.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.frames = 0
+        self.rejected = 0
+        self.last_error: FrameError | None = None
+
+    def feed(self, data: bytes) -> list[P1Readout]:
+        """Add bytes; return the readouts they complete."""
+        self._buffer += data
+        readouts: list[P1Readout] = []
+        while self._step(readouts):
+            pass
+        return readouts
+
+    def _reject(self, error: FrameError) -> None:
+        self.rejected += 1
+        self.last_error = error
+
+    def _step(self, readouts: list[P1Readout]) -> bool:
+        """Consume what can be decided now; True when it is worth looking again."""
+        buffer = self._buffer
+        start = _READOUT_START.search(buffer)
+        if start is None:  # noise; keep only what may be the beginning of an ident
+            tail = buffer.rfind(b"/", max(0, len(buffer) - 4))
+            del buffer[: tail if tail >= 0 else len(buffer)]
+            return False
+        del buffer[: start.start()]
+        bang = buffer.find(b"!")
+        if bang < 0:
+            if len(buffer) > MAX_READOUT_LENGTH:
+                self._reject(FrameError(f"P1 readout longer than {MAX_READOUT_LENGTH} bytes"))
+                del buffer[:1]
+                return True
+            return False
+        # A readout interrupted by a new one: drop the broken part, keep the new one.
+        restart = _READOUT_START.search(buffer, 1, bang)
+        if restart is not None:
+            self._reject(FrameError("P1 readout interrupted by the start of another"))
+            del buffer[: restart.start()]
+            return True
+        end = self._end_of_readout(bang)
+        if end is None:
+            return False
+        raw = bytes(buffer[:end])
+        del buffer[:end]
+        try:
+            readouts.append(_checked(raw.rstrip(b"\r\n") + b"\r\n", bang))
+        except FrameError as err:
+            self._reject(err)
+        else:
+            self.frames += 1
+        return True
+
+    def _end_of_readout(self, bang: int) -> int | None:
+        """Index just past the end line, or None while its CRC digits are still coming."""
+        buffer = self._buffer
+        pos = bang + 1
+        while pos < len(buffer) and pos < bang + 5 and chr(buffer[pos]) in _HEX_CHARS:
+            pos += 1
+        if pos == len(buffer) and pos < bang + 5:
+            return None  # CRC digits or the line end may still follow
+        for ending in (b"\r\n", b"\n", b"\r"):
+            if buffer.startswith(ending, pos):
+                return pos + len(ending)
+        return pos
+
+
+_HEX_CHARS = frozenset("0123456789abcdefABCDEF")
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE) -> MeterMessage:
+    """Decode one readout into a `MeterMessage`; raises `FrameError` / `DecodeError`."""
+    if isinstance(readout, bytes | bytearray):
+        readout = parse_p1_readout(bytes(readout))
+    try:
+        text = readout.raw.decode("ascii")
+    except UnicodeDecodeError as err:
+        raise DecodeError(f"P1 readout has a non-ASCII byte at offset {err.start}") from err
+    lines = text.splitlines()
+    ident = _IDENT.match(lines[0].encode("ascii"))
+    assert ident is not None  # checked when framed
+    flag_id = ident.group(1).decode("ascii")
+    readings: dict[str, Reading] = {
+        "meter_manufacturer_id": Reading(flag_id),
+    }
+    if type_id := ident.group(3).decode("ascii").strip():
+        readings["meter_type_id"] = Reading(type_id)
+
+    data_sets: list[tuple[tuple[int, ...], str, list[str]]] = []
+    for line in lines[1:]:
+        address = _ADDRESS.match(line)
+        if address is None:
+            continue
+        values = _VALUES.findall(line, address.end())
+        if not values:
+            continue
+        groups = tuple(int(g) for g in address.groups()[:5])
+        data_sets.append((groups, normalize_obis(address.group(0)), values))
+
+    device_types = {
+        groups[1]: int(values[0])
+        for groups, _, values in data_sets
+        if groups[0] == 0 and groups[2:] == (24, 1, 0) and values[0].isdigit()
+    }
+    for groups, obis, values in data_sets:
+        if groups[0] == 0 and groups[1] > 0:
+            _add_mbus(readings, groups, obis, values, device_types, timezone)
+        elif len(values) == 1:
+            name = obis_name(obis) or obis
+            if name in readings:  # e.g. 96.1.1 after 96.1.0: both are "meter_id"
+                name = obis
+            readings.setdefault(name, _reading(values[0], obis, groups, timezone))
+    return MeterMessage(
+        source=Source.P1,
+        manufacturer=_MANUFACTURERS.get(flag_id.upper(), flag_id),
+        readings=readings,
+        raw=readout.raw,
+    )
+
+
+def _reading(value: str, obis: str, groups: tuple[int, ...], timezone: tzinfo) -> Reading:
+    if groups[2:] == (1, 0, 0):  # clock
+        return Reading(parse_p1_timestamp(value, timezone), None, obis)
+    if groups[2:4] == (96, 1) or groups[2:4] == (96, 13):  # ids and text: hex-coded ASCII
+        return Reading(_hex_ascii(value), None, obis)
+    number, unit = _number(value)
+    return Reading(number, unit, obis)
+
+
+def _number(value: str) -> tuple[ReadingValue, str | None]:
+    """'00.503*kW' -> (Decimal('0.503'), 'kW'); '001*A' -> (1, 'A'); '0002' -> ('0002', None)."""
+    digits, star, unit = value.partition("*")
+    if not star or not _NUMBER.fullmatch(digits):
+        return value, None
+    number: ReadingValue = Decimal(digits) if "." in digits else int(digits)
+    return number, unit or None
+
+
+def _hex_ascii(value: str) -> str:
+    if _HEX_ID.fullmatch(value):
+        text = bytes.fromhex(value).decode("latin-1")
+        if text.isprintable():
+            return text
+    return value
+
+
+def _add_mbus(
+    readings: dict[str, Reading],
+    groups: tuple[int, ...],
+    obis: str,
+    values: list[str],
+    device_types: dict[int, int],
+    timezone: tzinfo,
+) -> None:
+    """A DSMR M-Bus channel line (0-n:...), named after the channel's device type."""
+    channel = groups[1]
+    code = groups[2:]
+    value_name = mbus_value_name(device_types.get(channel))  # "gas_volume", "heat_energy"...
+    kind = value_name.rpartition("_")[0]
+    if code == (96, 1, 0):  # the sub-meter's own id, not the electricity meter's
+        if ident := _hex_ascii(values[0]):
+            _put(readings, _channel_key(readings, f"{kind}_meter_id", channel), ident, obis)
+    elif code[:2] == (24, 2) and len(values) == 2:
+        number, unit = _number(values[1])
+        if unit is None:  # DSMR writes an unfilled channel as (00000000) without a unit
+            return
+        timestamp = parse_p1_timestamp(values[0], timezone)
+        readings[_channel_key(readings, value_name, channel)] = Reading(
+            number, unit, obis, timestamp
+        )
+    elif len(values) == 1:
+        readings.setdefault(obis, _reading(values[0], obis, groups, timezone))
+
+
+def _put(readings: dict[str, Reading], name: str, value: ReadingValue, obis: str) -> None:
+    readings.setdefault(name, Reading(value, None, obis))
+
+
+def _channel_key(readings: dict[str, Reading], key: str, channel: int) -> str:
+    """The first channel of a kind gets the plain name; a further one gets a suffix."""
+    existing = readings.get(key)
+    if existing is None or existing.obis is None or existing.obis.startswith(f"0-{channel}:"):
+        return key
+    return f"{key}_{channel}"
+
+
+def parse_p1_timestamp(value: str, timezone: tzinfo = DEFAULT_TIMEZONE) -> datetime:
+    """'YYMMDDhhmmssX' -> aware datetime; X = S (summer) / W (winter) picks the DST fold."""
+    match = _TIMESTAMP.fullmatch(value)
+    if match is None:
+        raise DecodeError(f"not a P1 timestamp (YYMMDDhhmmssX): {value!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    try:
+        naive = datetime(2000 + year, month, day, hour, minute, second)
+    except ValueError as err:
+        raise DecodeError(f"impossible P1 timestamp {value!r}: {err}") from err
+    # fold=1 is the second (winter) occurrence of an hour repeated when DST ends.
+    return naive.replace(tzinfo=timezone, fold=1 if match.group(7) == "W" else 0)

@@ -1,0 +1,322 @@
+"""A simulated HAN meter: a TCP server streaming real-format frames to every client.
+
+The built-in meter is the Aidon 6525 NO (IT network, no L2 current) whose lists 1/2/3 are in
+the shared vectors: the frames are re-encoded with the same layout (addresses 41/0883,
+control 13, LLC e6e700, data-notification, the same OBIS codes, types, scalers and units),
+with a clock and values that advance plausibly: active power wanders, currents follow it,
+voltages jitter around 230 V, and the energy registers grow by the energy the power implies.
+
+Cadence (simulated time): list 1 every 2 s, list 2 instead of it every 10 s, list 3 instead
+of that on the hour. `Cadence.FAST` runs simulated time 60x faster than real time (list 1
+about every 33 ms, list 2 every ~0.17 s, list 3 every minute). `capture=` replays a raw
+capture instead, one frame/readout per 2 s (fast: every 2/60 s), looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+import random
+
+from .crc import crc16_x25
+from .errors import ConnectionFailedError
+from .hdlc import HdlcFrameReader
+from .mbus import MbusFrameReader
+from .p1 import P1Reader
+
+TICK = timedelta(seconds=2)
+FAST_TIME_SCALE = 60.0
+AIDON_METER_ID = "7359992892587665"
+
+
+class Cadence(StrEnum):
+    """How fast simulated time runs."""
+
+    REAL = "real"
+    FAST = "fast"
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _obis(a: int, b: int, c: int, d: int, e: int, f: int = 255) -> bytes:
+    return bytes([0x09, 0x06, a, b, c, d, e, f])
+
+
+def _visible(text: str) -> bytes:
+    data = text.encode("ascii")
+    return bytes([0x0A, len(data)]) + data
+
+
+def _u32(value: int) -> bytes:
+    return b"\x06" + (value & 0xFFFFFFFF).to_bytes(4, "big")
+
+
+def _i16(value: int) -> bytes:
+    return b"\x10" + value.to_bytes(2, "big", signed=True)
+
+
+def _u16(value: int) -> bytes:
+    return b"\x12" + value.to_bytes(2, "big")
+
+
+def _scaled(obis: bytes, value: bytes, scaler: int, unit: int) -> bytes:
+    scaler_unit = bytes([0x02, 0x02, 0x0F, scaler & 0xFF, 0x16, unit])
+    return b"\x02\x03" + obis + value + scaler_unit
+
+
+def _cosem_clock(moment: datetime) -> bytes:
+    """12-byte COSEM date-time in UTC (deviation 0), as the Aidon NO template has it."""
+    utc = moment.astimezone(UTC)
+    return (
+        utc.year.to_bytes(2, "big")
+        + bytes([utc.month, utc.day, utc.isoweekday(), utc.hour, utc.minute, utc.second, 0xFF])
+        + b"\x00\x00\x00"
+    )
+
+
+def hdlc_frame(information: bytes, *, destination: bytes, source: bytes, control: int) -> bytes:
+    """A complete HDLC type-3 frame with flags, HCS and FCS (no segmentation)."""
+    length = 2 + len(destination) + len(source) + 1 + 2 + len(information) + 2
+    header = (0xA000 | length).to_bytes(2, "big") + destination + source + bytes([control])
+    header += crc16_x25(header).to_bytes(2, "little")
+    body = header + information
+    return b"\x7e" + body + crc16_x25(body).to_bytes(2, "little") + b"\x7e"
+
+
+@dataclass(slots=True)
+class AidonState:
+    """The simulated meter's physical state."""
+
+    power_w: float = 1800.0
+    reactive_export_var: float = 130.0
+    import_wh: float = 22721380.0
+    reactive_import_varh: float = 582430.0
+    reactive_export_varh: float = 1708430.0
+    voltages_dv: tuple[int, int, int] = (2274, 2301, 2308)
+
+
+class AidonNoMeter:
+    """Sans-I/O model of an Aidon 6525 NO meter: `frames()` yields (time, frame) forever."""
+
+    def __init__(self, start: datetime, *, seed: int | None = None) -> None:
+        self.now = start.replace(microsecond=0) - timedelta(seconds=start.second % 2)
+        self.state = AidonState()
+        self._random = random.Random(seed)
+
+    def frames(self) -> Iterator[tuple[datetime, bytes]]:
+        """Successive frames with their simulated send time, one per 2 s."""
+        while True:
+            self._advance()
+            yield self.now, self.frame_at(self.now)
+            self.now += TICK
+
+    def _advance(self) -> None:
+        state, rnd = self.state, self._random
+        # Mean-reverting random walk: household load between 0.2 and 9 kW.
+        state.power_w += rnd.gauss(0, 60) + (1800 - state.power_w) * 0.01
+        state.power_w = min(max(state.power_w, 200.0), 9000.0)
+        state.reactive_export_var = min(max(state.reactive_export_var + rnd.gauss(0, 5), 0), 900)
+        hours = TICK.total_seconds() / 3600
+        state.import_wh += state.power_w * hours
+        state.reactive_export_varh += state.reactive_export_var * hours
+        state.voltages_dv = tuple(  # type: ignore[assignment]
+            min(max(v + rnd.randint(-2, 2), 2250), 2350) for v in state.voltages_dv
+        )
+
+    def frame_at(self, moment: datetime) -> bytes:
+        """The frame due at `moment`: list 3 on the hour, list 2 every 10 s, else list 1."""
+        if moment.minute == 0 and moment.second < TICK.total_seconds():
+            body = self.list3_body(moment)
+        elif moment.second % 10 == 0:
+            body = self.list2_body()
+        else:
+            body = self.list1_body()
+        information = b"\xe6\xe7\x00\x0f\x40\x00\x00\x00\x00" + body
+        return hdlc_frame(information, destination=b"\x41", source=b"\x08\x83", control=0x13)
+
+    def _power(self) -> bytes:
+        return _scaled(_obis(1, 0, 1, 7, 0), _u32(round(self.state.power_w)), 0, 27)
+
+    def list1_body(self) -> bytes:
+        """List 1: active power import only."""
+        return b"\x01\x01" + self._power()
+
+    def _list2_elements(self) -> list[bytes]:
+        state = self.state
+        # 3-wire IT network: the line current of a balanced load is P / (sqrt(3) * U).
+        current_da = round(state.power_w / (1.732 * 230) * 10)
+        u1, u2, u3 = state.voltages_dv
+        return [
+            b"\x02\x02" + _obis(1, 1, 0, 2, 129) + _visible("AIDON_V0001"),
+            b"\x02\x02" + _obis(0, 0, 96, 1, 0) + _visible(AIDON_METER_ID),
+            b"\x02\x02" + _obis(0, 0, 96, 1, 7) + _visible("6525"),
+            self._power(),
+            _scaled(_obis(1, 0, 2, 7, 0), _u32(0), 0, 27),
+            _scaled(_obis(1, 0, 3, 7, 0), _u32(0), 0, 29),
+            _scaled(_obis(1, 0, 4, 7, 0), _u32(round(state.reactive_export_var)), 0, 29),
+            _scaled(_obis(1, 0, 31, 7, 0), _i16(current_da), -1, 33),
+            _scaled(_obis(1, 0, 71, 7, 0), _i16(current_da), -1, 33),
+            _scaled(_obis(1, 0, 32, 7, 0), _u16(u1), -1, 35),
+            _scaled(_obis(1, 0, 52, 7, 0), _u16(u2), -1, 35),
+            _scaled(_obis(1, 0, 72, 7, 0), _u16(u3), -1, 35),
+        ]
+
+    def list2_body(self) -> bytes:
+        """List 2: identity, powers, currents, voltages (12 elements)."""
+        elements = self._list2_elements()
+        return bytes([0x01, len(elements)]) + b"".join(elements)
+
+    def list3_body(self, moment: datetime) -> bytes:
+        """List 3: list 2 plus the clock and the four energy registers (unit 10 Wh)."""
+        state = self.state
+        elements = [
+            *self._list2_elements(),
+            b"\x02\x02" + _obis(0, 0, 1, 0, 0) + b"\x09\x0c" + _cosem_clock(moment),
+            _scaled(_obis(1, 0, 1, 8, 0), _u32(int(state.import_wh // 10)), 1, 30),
+            _scaled(_obis(1, 0, 2, 8, 0), _u32(0), 1, 30),
+            _scaled(_obis(1, 0, 3, 8, 0), _u32(int(state.reactive_import_varh // 10)), 1, 32),
+            _scaled(_obis(1, 0, 4, 8, 0), _u32(int(state.reactive_export_varh // 10)), 1, 32),
+        ]
+        return bytes([0x01, len(elements)]) + b"".join(elements)
+
+
+def split_capture(capture: bytes) -> list[bytes]:
+    """Cut a raw capture into replay units: each frame/readout with the bytes before it."""
+    for reader in (HdlcFrameReader(), MbusFrameReader(), P1Reader()):
+        raws = [unit.raw for unit in reader.feed(capture)]
+        if raws:
+            break
+    else:
+        return [capture[i : i + 256] for i in range(0, len(capture), 256)]
+    units: list[bytes] = []
+    position = 0
+    for raw in raws:
+        found = capture.find(raw, position)
+        if found < 0:
+            continue
+        units.append(capture[position : found + len(raw)])
+        position = found + len(raw)
+    if position < len(capture):
+        units.append(capture[position:])
+    return units
+
+
+# --------------------------------------------------------------------------- server
+
+
+class HanSimulator:
+    """TCP server streaming a simulated (or replayed) meter to every connected client.
+
+    `await start()`, then `port` is the bound port (pass port=0 for any free one);
+    `await stop()` closes the server and every client.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        capture: bytes | None = None,
+        cadence: Cadence = Cadence.REAL,
+        seed: int | None = None,
+        start_time: datetime | None = None,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.capture = capture
+        self.cadence = cadence
+        self.seed = seed
+        self.start_time = start_time
+        self.frames_sent = 0
+        self._server: asyncio.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (after `start()`)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the simulator is not running")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def clients(self) -> int:
+        """Number of connected clients."""
+        return len(self._clients)
+
+    async def start(self) -> None:
+        """Listen and start streaming; raises `ConnectionFailedError` if it cannot listen."""
+        try:
+            self._server = await asyncio.start_server(
+                self._on_client, self.host, self.requested_port
+            )
+        except OSError as err:
+            raise ConnectionFailedError(
+                f"cannot listen on {self.host}:{self.requested_port}: {err.strerror or err}"
+            ) from err
+        self._task = asyncio.create_task(self._stream(), name="han-simulator")
+
+    async def stop(self) -> None:
+        """Stop streaming, disconnect every client and close the server."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for writer in list(self._clients):
+            writer.close()
+        self._clients.clear()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        try:
+            while await reader.read(1024):  # ignore input; notice the disconnect
+                pass
+        except OSError:
+            pass
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+
+    def _scale(self) -> float:
+        return FAST_TIME_SCALE if self.cadence is Cadence.FAST else 1.0
+
+    def _units(self) -> Iterator[tuple[float, bytes]]:
+        """(real seconds to wait before sending, bytes) forever."""
+        pause = TICK.total_seconds() / self._scale()
+        if self.capture is not None:
+            units = split_capture(self.capture)
+            while True:
+                for unit in units:
+                    yield pause, unit
+        start = self.start_time or datetime.now(UTC)
+        meter = AidonNoMeter(start, seed=self.seed)
+        first = True
+        for _, frame in meter.frames():
+            yield (0.0 if first else pause), frame
+            first = False
+
+    async def _stream(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        for pause, data in self._units():
+            deadline += pause
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            for writer in list(self._clients):
+                if writer.is_closing():
+                    self._clients.discard(writer)
+                    continue
+                writer.write(data)
+                if writer.transport.get_write_buffer_size() > 1 << 20:
+                    writer.close()  # a client that does not read must not grow our memory
+                    self._clients.discard(writer)
+            self.frames_sent += 1
