@@ -1,0 +1,90 @@
+"""Diagnostics: redacted entry, the merged meter state, counters and the last raw messages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_HOST, CONF_PASSWORD
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_TOPICS
+from .coordinator import AmshanCorusConfigEntry
+
+# Identifiers of a person's installation: keys, passwords, where it is, which meter it is.
+TO_REDACT = {
+    CONF_AUTHENTICATION_KEY,
+    CONF_ENCRYPTION_KEY,
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_TOPICS,
+    "meter_id",
+    "gas_meter_id",
+    "water_meter_id",
+    "hot_water_meter_id",
+    "heat_meter_id",
+    "serial_number",
+    "title",
+    "unique_id",
+}
+_REDACTED = "**REDACTED**"
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: AmshanCorusConfigEntry
+) -> dict[str, Any]:
+    """What a maintainer needs to support a new meter, without the owner's secrets."""
+    coordinator = entry.runtime_data
+    data = coordinator.data
+    values = {} if data is None else data.values
+    identifiers = [
+        str(item.value).encode("latin-1", "replace")
+        for key, item in values.items()
+        if key in TO_REDACT and len(str(item.value)) >= 4
+    ]
+    stats = asdict(coordinator.stats)
+    raw = stats.pop("raw")
+    return {
+        "entry": async_redact_data(
+            {
+                "title": entry.title,
+                "unique_id": entry.unique_id,
+                "data": dict(entry.data),
+                "options": dict(entry.options),
+            },
+            TO_REDACT,
+        ),
+        "connected": getattr(coordinator, "connected", None),
+        "last_update_success": coordinator.last_update_success,
+        "manufacturer": None if data is None else data.manufacturer,
+        "values": async_redact_data(
+            {
+                key: {"value": _jsonable(item.value), "unit": item.unit}
+                | ({"timestamp": item.timestamp.isoformat()} if item.timestamp else {})
+                for key, item in sorted(values.items())
+            },
+            TO_REDACT,
+        ),
+        "counters": {key: _jsonable(value) for key, value in stats.items()},
+        "raw_messages": [
+            {"received": when.isoformat(), "hex": _redacted_hex(message, identifiers)}
+            for when, message in raw
+        ],
+    }
+
+
+def _jsonable(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _redacted_hex(message: bytes, identifiers: list[bytes]) -> str:
+    """The message as hex, with the meter ids (as ASCII) replaced by 'xx' per byte."""
+    text = message.hex()
+    for identifier in identifiers:
+        text = text.replace(identifier.hex(), "xx" * len(identifier))
+    return text

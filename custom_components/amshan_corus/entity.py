@@ -1,0 +1,37 @@
+"""The one base entity: device info and unique_id for every entity of a meter."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN
+from .coordinator import CorusCoordinator, HanCoordinator
+
+
+class AmshanCorusEntity(CoordinatorEntity[HanCoordinator | CorusCoordinator]):
+    """An entity of one meter; M-Bus sub-meters (gas, water, heat) get their own device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: HanCoordinator | CorusCoordinator, key: str, sub_meter: str | None
+    ) -> None:
+        super().__init__(coordinator)
+        parent = coordinator.device_key
+        self._attr_unique_id = f"{parent}_{key}"
+        if sub_meter is None:
+            self._attr_device_info = DeviceInfo(
+                identifiers={(DOMAIN, parent)},
+                name=coordinator.config_entry.title,
+                **coordinator.device_fields(),  # type: ignore[typeddict-item]
+            )
+            return
+        data = coordinator.data
+        meter_id = data.value(f"{sub_meter}_meter_id") if data is not None else None
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, f"{parent}_{sub_meter}")},
+            translation_key=f"{sub_meter}_meter",
+            serial_number=None if meter_id is None else str(meter_id),
+            via_device=(DOMAIN, parent),
+        )

@@ -1,0 +1,307 @@
+"""The HAN coordinator over real I/O: a HanSimulator on 127.0.0.1, a pseudo-terminal, MQTT."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import os
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+
+from custom_components.amshan_corus.const import (
+    CONF_BAUDRATE,
+    CONF_CONNECTION,
+    CONF_PARITY,
+    CONF_SCALE_CURRENT,
+    CONF_SCALE_ENERGY,
+    CONF_SCALE_POWER,
+    CONF_TOPICS,
+    DOMAIN,
+    Connection,
+)
+from custom_components.amshan_corus.coordinator import HanCoordinator
+from custom_components.amshan_corus.protocol.han.simulator import Cadence, HanSimulator
+from tests.conftest import han_frame, shared_vector, wait_until
+
+METER_ID = "7359992892587665"
+LIST_1 = han_frame(shared_vector("aidon_no_list1_info"))
+LIST_2 = han_frame(shared_vector("aidon_no_list2_info"))
+LIST_3 = han_frame(shared_vector("aidon_no_list3_info"))
+
+pytestmark = pytest.mark.usefixtures("fast_han_timing")
+
+
+def entry_for(connection: Connection, **data: Any) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Aidon 6525",
+        unique_id=METER_ID,
+        data={CONF_CONNECTION: connection, **data},
+    )
+
+
+def sensor_state(hass: HomeAssistant, key: str) -> State | None:
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{METER_ID}_{key}")
+    return None if entity_id is None else hass.states.get(entity_id)
+
+
+def value_of(hass: HomeAssistant, key: str) -> str | None:
+    state = sensor_state(hass, key)
+    return None if state is None else state.state
+
+
+async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> HanCoordinator:
+    if hass.config_entries.async_get_entry(entry.entry_id) is None:
+        entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    coordinator = entry.runtime_data
+    assert isinstance(coordinator, HanCoordinator)
+    return coordinator
+
+
+async def unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+@pytest.fixture
+async def simulator(socket_enabled: None) -> AsyncIterator[HanSimulator]:
+    """A simulated Aidon replaying the vectors' lists 1, 2 and 3 every ~33 ms."""
+    server = HanSimulator("127.0.0.1", 0, capture=LIST_1 + LIST_2 + LIST_3, cadence=Cadence.FAST)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_tcp_stream_gives_exact_states(hass: HomeAssistant, simulator: HanSimulator) -> None:
+    """Lists 1/2/3 of the vectors, decoded over TCP, give exact states in the right units."""
+    entry = entry_for(Connection.HAN_TCP, **{CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port})
+    coordinator = await setup(hass, entry)
+    await wait_until(lambda: value_of(hass, "reactive_power_export_total") is not None)
+
+    power = sensor_state(hass, "active_power_import")
+    assert power is not None
+    assert (power.state, power.attributes["unit_of_measurement"]) == ("0.28", "kW")
+    assert power.attributes["device_class"] == "power"
+    assert power.attributes["state_class"] == "measurement"
+    energy = sensor_state(hass, "active_power_import_total")
+    assert energy is not None
+    # 0x0022ab8a = 2272138 with scaler +1 Wh: 22 721 380 Wh
+    assert (energy.state, energy.attributes["unit_of_measurement"]) == ("22721.38", "kWh")
+    assert energy.attributes["state_class"] == "total_increasing"
+    assert energy.attributes["device_class"] == "energy"
+    reactive = sensor_state(hass, "reactive_power_import_total")
+    assert reactive is not None
+    assert (reactive.state, reactive.attributes["unit_of_measurement"]) == ("582.43", "kvarh")
+    assert reactive.attributes["device_class"] == "reactive_energy"
+    assert value_of(hass, "reactive_power_export_total") == "1708.43"
+    assert value_of(hass, "reactive_power_export") == "128"
+    assert value_of(hass, "meter_id") == METER_ID
+    assert value_of(hass, "meter_type") == "6525"
+    assert value_of(hass, "list_ver_id") == "AIDON_V0001"
+    # The export register reads 0: a lifetime total is never published as 0.
+    assert sensor_state(hass, "active_power_export_total") is None
+    assert coordinator.stats.guarded > 0
+    # Per-phase values exist but are disabled by default.
+    registry = er.async_get(hass)
+    voltage_id = registry.async_get_entity_id("sensor", DOMAIN, f"{METER_ID}_voltage_l1")
+    assert voltage_id is not None
+    assert registry.async_get(voltage_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert coordinator.data is not None
+    assert str(coordinator.data.value("voltage_l1")) == "227.6"
+    assert coordinator.stats.rejected == 0
+    assert coordinator.stats.messages >= 1
+
+    await unload(hass, entry)
+    await wait_until(lambda: simulator.clients == 0)
+
+
+async def test_reconnects_after_the_server_restarts(
+    hass: HomeAssistant, simulator: HanSimulator
+) -> None:
+    """Kill the server: entities go unavailable after the watchdog; restart: values flow again."""
+    port = simulator.port
+    entry = entry_for(Connection.HAN_TCP, **{CONF_HOST: "127.0.0.1", CONF_PORT: port})
+    coordinator = await setup(hass, entry)
+    await wait_until(lambda: value_of(hass, "active_power_import") == "0.28")
+
+    await simulator.stop()
+    await wait_until(lambda: not coordinator.connected)
+    await wait_until(lambda: value_of(hass, "active_power_import") == STATE_UNAVAILABLE)
+    assert "no_data" in repr(coordinator.last_exception) or coordinator.last_exception is not None
+
+    restarted = HanSimulator("127.0.0.1", port, capture=LIST_1 + LIST_2, cadence=Cadence.FAST)
+    await restarted.start()
+    try:
+        messages = coordinator.stats.messages
+        await wait_until(lambda: coordinator.stats.messages > messages + 2)
+        await wait_until(lambda: value_of(hass, "active_power_import") == "0.28")
+        assert coordinator.connected
+        assert coordinator.stats.reconnects >= 1
+        await unload(hass, entry)
+    finally:
+        await restarted.stop()
+
+
+async def test_silent_bridge_trips_the_watchdog(
+    hass: HomeAssistant, simulator: HanSimulator
+) -> None:
+    """A bridge that keeps the socket open but stops sending is detected and reconnected."""
+    port = simulator.port
+    entry = entry_for(Connection.HAN_TCP, **{CONF_HOST: "127.0.0.1", CONF_PORT: port})
+    coordinator = await setup(hass, entry)
+    await wait_until(lambda: value_of(hass, "active_power_import") == "0.28")
+    await simulator.stop()
+
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", port)
+    try:
+        await wait_until(lambda: coordinator.stats.watchdog_trips >= 1)
+        assert value_of(hass, "active_power_import") == STATE_UNAVAILABLE
+        await wait_until(lambda: len(accepted) >= 2)  # it reconnected after the trip
+        await unload(hass, entry)
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_corrupt_frames_are_counted_never_published(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """A frame failing its FCS (here: list 2 with a voltage byte changed) is never shown."""
+    corrupt = bytearray(LIST_2)
+    index = corrupt.find(bytes.fromhex("1208e2"))  # voltage L1 = 0x08e2 = 227.4 V
+    corrupt[index + 2] = 0x00  # 204.8 V, FCS now wrong
+    server = HanSimulator(
+        "127.0.0.1", 0, capture=LIST_1 + bytes(corrupt) + LIST_3, cadence=Cadence.FAST
+    )
+    await server.start()
+    try:
+        entry = entry_for(Connection.HAN_TCP, **{CONF_HOST: "127.0.0.1", CONF_PORT: server.port})
+        coordinator = await setup(hass, entry)
+        await wait_until(lambda: coordinator.stats.rejected >= 2)
+        assert coordinator.data is not None
+        assert str(coordinator.data.value("voltage_l1")) == "227.6"  # from list 3 only
+        assert coordinator.stats.messages >= 1
+        await unload(hass, entry)
+    finally:
+        await server.stop()
+
+
+async def test_serial_port_through_a_pseudo_terminal(hass: HomeAssistant) -> None:
+    """The serialx path for real: frames written to a pty master reach the entities."""
+    master, slave = os.openpty()
+    try:
+        entry = entry_for(
+            Connection.HAN_SERIAL,
+            **{CONF_DEVICE: os.ttyname(slave), CONF_BAUDRATE: 2400, CONF_PARITY: "N"},
+        )
+        coordinator = await setup(hass, entry)
+        await wait_until(lambda: coordinator.connected)
+        for frame in (LIST_1, LIST_2, LIST_3):
+            os.write(master, frame)
+        await wait_until(lambda: value_of(hass, "active_power_import_total") == "22721.38")
+        assert value_of(hass, "meter_id") == METER_ID
+        assert coordinator.stats.rejected == 0
+        await unload(hass, entry)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+async def test_missing_serial_port_retries_quietly(hass: HomeAssistant) -> None:
+    """A port that does not exist (USB unplugged) is retried with back-off, not a crash."""
+    entry = entry_for(Connection.HAN_SERIAL, **{CONF_DEVICE: "/dev/serial/by-id/no-such-port"})
+    coordinator = await setup(hass, entry)
+    await wait_until(lambda: coordinator.stats.reconnects >= 2)
+    assert not coordinator.connected
+    assert coordinator.stats.last_error is not None
+    assert "no-such-port" in coordinator.stats.last_error
+    await unload(hass, entry)
+
+
+async def test_mqtt_payloads_of_every_form(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """Raw frames and ASCII hex are decoded; bridge debug text is ignored and counted."""
+    entry = entry_for(Connection.HAN_MQTT, **{CONF_TOPICS: ["ams/raw", "ams/hex"]})
+    coordinator = await setup(hass, entry)
+    async_fire_mqtt_message(hass, "ams/raw", LIST_1)
+    await hass.async_block_till_done()
+    assert value_of(hass, "active_power_import") == "0.28"
+    assert sensor_state(hass, "meter_id") is None  # list 1 has no id: appears with list 2
+
+    async_fire_mqtt_message(hass, "ams/hex", LIST_3.hex().upper())
+    async_fire_mqtt_message(hass, "ams/raw", "Debug: WiFi ps disable")
+    await hass.async_block_till_done()
+    assert value_of(hass, "meter_id") == METER_ID
+    assert value_of(hass, "active_power_import_total") == "22721.38"
+    assert coordinator.stats.ignored == 1
+    assert coordinator.stats.messages == 2
+
+    # A frame failing its checksum is counted, never published.
+    corrupt = bytearray(LIST_3)
+    corrupt[-5] ^= 0xFF
+    async_fire_mqtt_message(hass, "ams/raw", bytes(corrupt))
+    await hass.async_block_till_done()
+    assert coordinator.stats.rejected + coordinator.stats.ignored >= 2
+    assert value_of(hass, "active_power_import_total") == "22721.38"
+    await unload(hass, entry)
+
+
+async def test_energy_guard_over_mqtt(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """A total going backwards or jumping impossibly is not published; a real change is."""
+    entry = entry_for(Connection.HAN_MQTT, **{CONF_TOPICS: ["ams"]})
+    coordinator = await setup(hass, entry)
+    list3 = shared_vector("aidon_no_list3_info")
+    good = "060022ab8a"  # 2272138 (x10 Wh)
+
+    def with_total(raw: str) -> bytes:
+        return han_frame(list3.replace(good, raw))
+
+    async_fire_mqtt_message(hass, "ams", with_total(good))
+    await hass.async_block_till_done()
+    assert value_of(hass, "active_power_import_total") == "22721.38"
+
+    async_fire_mqtt_message(hass, "ams", with_total("060022ab80"))  # backwards by 100 Wh
+    async_fire_mqtt_message(hass, "ams", with_total("0605f5e100"))  # 1 000 000 000 Wh at once
+    await hass.async_block_till_done()
+    assert value_of(hass, "active_power_import_total") == "22721.38"
+    guarded = coordinator.stats.guarded
+
+    async_fire_mqtt_message(hass, "ams", with_total("060022ab8b"))  # +10 Wh: plausible
+    await hass.async_block_till_done()
+    assert value_of(hass, "active_power_import_total") == "22721.39"
+    assert coordinator.stats.guarded == guarded + 1  # only the export register's 0 again
+    await unload(hass, entry)
+
+
+async def test_current_transformer_scaling(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """Options scale current, power and energy of a CT meter; voltage is never scaled."""
+    entry = entry_for(Connection.HAN_MQTT, **{CONF_TOPICS: ["ams"]})
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, options={CONF_SCALE_CURRENT: 40, CONF_SCALE_POWER: 40, CONF_SCALE_ENERGY: 40}
+    )
+    coordinator = await setup(hass, entry)
+    async_fire_mqtt_message(hass, "ams", LIST_3)
+    await hass.async_block_till_done()
+    assert value_of(hass, "active_power_import") == "11.2"  # 280 W x 40
+    assert value_of(hass, "active_power_import_total") == "908855.2"  # 22 721.38 kWh x 40
+    assert coordinator.data is not None
+    assert str(coordinator.data.value("current_l1")) == "52.0"  # 1.3 A x 40
+    assert str(coordinator.data.value("voltage_l1")) == "227.6"
+    await unload(hass, entry)
