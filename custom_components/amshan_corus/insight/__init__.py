@@ -1,0 +1,45 @@
+"""Energy insight engines: pure logic, no Home Assistant imports.
+
+- `hourly`: hourly statistic rows booked in the hour the meter's register belongs to.
+- `capacity`: capacity-tariff peaks, step and headroom (Norway's rule by default, configurable
+  for Swedish variants), and the Belgian meters' own 12-month peak mean.
+"""
+
+from .capacity import (
+    BelgianCapacity,
+    CapacityRules,
+    CapacitySnapshot,
+    CapacityTracker,
+    MonthlyPeak,
+    MonthResult,
+    Peak,
+    TrackerConfig,
+    belgian_capacity,
+    history_month,
+    select_peaks,
+)
+from .common import InsightError, NaiveDatetimeError, StateFormatError
+from .hourly import HourlyConfig, HourlyState, HourlyStatistics, HourlyUpdate, Outcome, StatisticRow
+
+__all__ = [
+    "BelgianCapacity",
+    "CapacityRules",
+    "CapacitySnapshot",
+    "CapacityTracker",
+    "HourlyConfig",
+    "HourlyState",
+    "HourlyStatistics",
+    "HourlyUpdate",
+    "InsightError",
+    "MonthResult",
+    "MonthlyPeak",
+    "NaiveDatetimeError",
+    "Outcome",
+    "Peak",
+    "StateFormatError",
+    "StatisticRow",
+    "TrackerConfig",
+    "belgian_capacity",
+    "history_month",
+    "select_peaks",
+]

@@ -1,0 +1,735 @@
+"""Capacity tariff: this month's counted peaks, the step, and how much may still be used this hour.
+
+Definitions (all values are mean power over a period, in kW = kWh per hour):
+
+- A **period** is a clock hour (or quarter, `CapacityRules.period`). Its **value** is
+  `weight x energy / period length`, where the weight is 0 for periods outside the counted
+  months/weekdays/hours/dates and `night_weight` inside the night window.
+- The month's **peaks** are the `peaks` highest values of the local calendar month, at most one
+  per local day when `one_per_day` (ties: the earlier period wins). The **mean** is their sum
+  divided by `peaks`, a missing peak counting as 0: it is the month's result if the month ended
+  now, so it never decreases as the month goes on.
+- The **step** is the index of the highest `step_limits` entry the mean reaches: a limit is
+  part of the step it starts (5.00 kW is in the 5-10 step), as Norwegian DSOs do.
+- **Headroom** is about the current period. Its value V will be at least what is already used.
+  `headroom_kwh` is the most energy that can still be used in it while the month's step stays
+  the step it is in now (counting what this period has already used, which cannot be undone):
+  with S the sum of the other `peaks - 1` highest counted values (excluding this one, missing
+  = 0) and L the next step limit, the month stays below L while V < peaks x L - S. Energies
+  are whole Wh, so using `headroom_kwh` in full keeps the step. `headroom_kw` is that energy
+  spread over the time left (the mean power the house may still draw). `mean_headroom_*`
+  is the same bound for keeping the mean itself unchanged: V <= max(the day's or the N-th
+  value, what is used already). Both are None when the period does not count or there is no
+  higher step: nothing this period does can raise the result.
+- **Energy this period** comes from the meter's register when it has one at the period start
+  (list 3 in Norway, every message on P1), refined between registers by integrating power
+  readings over time (trapezoids), and replaced by the exact register difference when the
+  register at the period end arrives. A period observed only in part (start-up, a gap in the
+  readings longer than `max_power_gap`) is left out rather than counted low; a register
+  difference spanning several periods is shared in proportion to their power estimates when
+  all of them have one. Months, days and windows are taken in local time; periods are keyed by
+  their UTC start, so the repeated October hour is two periods, both of the same day.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from .common import (
+    HOUR,
+    Number,
+    StateFormatError,
+    floor_to_period,
+    nearest_boundary,
+    parse_utc,
+    to_decimal,
+    to_utc,
+)
+
+NORWAY_STEP_LIMITS: tuple[Decimal, ...] = tuple(
+    Decimal(limit) for limit in (0, 2, 5, 10, 15, 20, 25, 50, 75, 100)
+)
+WH = Decimal("0.001")
+_SECONDS_PER_HOUR = Decimal(3600)
+
+
+def _in_window(hour: int, window: tuple[int, int]) -> bool:
+    """Whether a local hour is in [first, end); a window may wrap past midnight (22, 6)."""
+    first, end = window
+    if first == end:
+        return True
+    return first <= hour < end if first < end else hour >= first or hour < end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapacityRules:
+    """One grid company's capacity rule; the defaults are Norway's common rule.
+
+    `weekdays` uses 0 = Monday; `hours` and `night_hours` are local [first, end) hours and may
+    wrap past midnight; `excluded_dates` are local dates that never count (public holidays).
+    `step_prices` (per month, one per step) and `price_per_kw` (Sweden: mean x price) are
+    optional; an empty `step_limits` means the tariff has no steps.
+    """
+
+    peaks: int = 3
+    one_per_day: bool = True
+    period: timedelta = HOUR
+    months: frozenset[int] | None = None
+    weekdays: frozenset[int] | None = None
+    hours: tuple[int, int] | None = None
+    excluded_dates: frozenset[date] = frozenset()
+    night_weight: Decimal = Decimal(1)
+    night_hours: tuple[int, int] = (22, 6)
+    step_limits: tuple[Decimal, ...] = NORWAY_STEP_LIMITS
+    step_prices: tuple[Decimal, ...] | None = None
+    price_per_kw: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.peaks < 1:
+            raise ValueError("peaks must be at least 1")
+        if self.period <= timedelta(0) or HOUR % self.period:
+            raise ValueError("period must divide an hour (60, 30, 15 ... minutes)")
+        if list(self.step_limits) != sorted(set(self.step_limits)):
+            raise ValueError("step_limits must be strictly increasing")
+        if self.step_prices is not None and len(self.step_prices) != len(self.step_limits):
+            raise ValueError("step_prices needs one price per step")
+
+    @classmethod
+    def ellevio(cls) -> CapacityRules:
+        """Ellevio (SE): 3 peaks on different days, 22-06 counted at 50 %, priced per kW."""
+        return cls(night_weight=Decimal("0.5"), step_limits=(), price_per_kw=Decimal("81.25"))
+
+    @property
+    def period_hours(self) -> Decimal:
+        """The period length in hours (1 or 0.25)."""
+        return Decimal(int(self.period.total_seconds())) / _SECONDS_PER_HOUR
+
+    def weight(self, local_start: datetime) -> Decimal:
+        """How much a period starting at this local time counts: 0 when it does not."""
+        if (
+            (self.months is not None and local_start.month not in self.months)
+            or (self.weekdays is not None and local_start.weekday() not in self.weekdays)
+            or (self.hours is not None and not _in_window(local_start.hour, self.hours))
+            or local_start.date() in self.excluded_dates
+        ):
+            return Decimal(0)
+        return self.night_weight if _in_window(local_start.hour, self.night_hours) else Decimal(1)
+
+    def step(self, total: Decimal) -> int | None:
+        """The step of a month whose counted peaks sum to `total` (compared exactly, no /N)."""
+        if not self.step_limits:
+            return None
+        reached = [i for i, limit in enumerate(self.step_limits) if total >= limit * self.peaks]
+        return reached[-1] if reached else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Peak:
+    """One counted period: its UTC start, weighted value (kW) and measured energy (kWh)."""
+
+    start: datetime
+    value_kw: Decimal
+    energy_kwh: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MonthResult:
+    """A month's counted peaks (highest first), their mean, step and price."""
+
+    month: date
+    peaks: tuple[Peak, ...]
+    mean_kw: Decimal
+    step: int | None
+    step_floor_kw: Decimal | None
+    step_ceiling_kw: Decimal | None
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class CapacitySnapshot:
+    """Everything the sensors show, at one moment.
+
+    `energy_so_far_kwh` and `estimated_energy_kwh` are None until the current period has been
+    observed from its start. Headroom fields are None when unlimited (see the module docs).
+    """
+
+    period_start: datetime
+    energy_so_far_kwh: Decimal | None
+    estimated_energy_kwh: Decimal | None
+    month: MonthResult
+    previous_month: MonthResult | None
+    projected_mean_kw: Decimal | None
+    projected_step: int | None
+    headroom_kwh: Decimal | None
+    headroom_kw: Decimal | None
+    mean_headroom_kwh: Decimal | None
+    mean_headroom_kw: Decimal | None
+
+
+@dataclass(slots=True)
+class _Live:
+    """The open period. Energy so far = base + (anchor - first register) + since_anchor."""
+
+    start: datetime
+    covered_until: datetime  # the energy is known up to here
+    base: Decimal = Decimal(0)  # energy before the first register of the period
+    first_register: Decimal | None = None  # register when `base` was taken (at `start` if exact)
+    anchor_register: Decimal | None = None  # latest register in the period
+    since_anchor: Decimal = Decimal(0)  # integrated power since the latest register
+    base_complete: bool = False
+    tail_complete: bool = False
+
+    def energy(self) -> Decimal | None:
+        if not (self.base_complete and self.tail_complete):
+            return None
+        registers = Decimal(0)
+        if self.first_register is not None and self.anchor_register is not None:
+            registers = self.anchor_register - self.first_register
+        return self.base + registers + self.since_anchor
+
+
+@dataclass(slots=True)
+class _Closed:
+    energy_kwh: Decimal
+    exact: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackerConfig:
+    """How readings are taken.
+
+    `boundary_tolerance`: a register read this close to a period boundary is the register at
+    that boundary (hourly lists, meter clock a little off); use zero or a few seconds for meters
+    that send their total with every message, whose registers are then exact points in time.
+    `max_power_gap`: longer gaps between power readings are not bridged. `max_power_kw`: a
+    register rising faster (plus 1 kWh for coarse registers) is a glitch.
+    """
+
+    boundary_tolerance: timedelta = timedelta(minutes=5)
+    max_power_gap: timedelta = timedelta(minutes=5)
+    max_power_kw: Decimal = Decimal(250)
+
+
+@dataclass(slots=True)
+class _Registers:
+    last_value: Decimal | None = None
+    last_time: datetime | None = None
+    boundary: tuple[datetime, Decimal] | None = None
+
+
+class CapacityTracker:
+    """Follows one meter's import through the month and answers the capacity-tariff questions.
+
+    Feed it `add_power` (kW) and `add_register` (kWh) readings in time order, all stamped by the
+    same clock (the meter's when every message carries it, else the arrival time), or closed
+    periods with `add_period`. Persist `to_dict()` and restore with `from_dict()`.
+    """
+
+    VERSION: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        rules: CapacityRules | None = None,
+        timezone: ZoneInfo | str = "Europe/Oslo",
+        config: TrackerConfig | None = None,
+    ) -> None:
+        self.rules = rules or CapacityRules()
+        self.timezone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+        self.config = config or TrackerConfig()
+        self.counts: Counter[str] = Counter()
+        self._live: _Live | None = None
+        self._closed: dict[datetime, _Closed] = {}
+        self._power: tuple[datetime, Decimal] | None = None
+        self._registers = _Registers()
+        self._latest: datetime | None = None
+
+    # Input
+
+    def add_power(self, timestamp: datetime, power_kw: Number) -> None:
+        """An instantaneous import power reading."""
+        moment, power = to_utc(timestamp), to_decimal(power_kw)
+        if power is None or power < 0:
+            self.counts["invalid_power"] += 1
+            return
+        if self._power is not None and moment <= self._power[0]:
+            self.counts["stale_power"] += 1
+            return
+        previous = self._power
+        self._power = (moment, power)
+        self._touch(moment)
+        if previous is None or moment - previous[0] > self.config.max_power_gap:
+            self._roll(moment)
+            live = self._live_at(moment)
+            live.tail_complete = False
+            live.covered_until = max(live.covered_until, moment)
+            return
+        then, before = previous
+        while True:
+            live = self._live_at(then)
+            end = live.start + self.rules.period
+            stop = min(moment, end)
+            first = max(then, live.start)
+            if stop > first:
+                live.since_anchor += _trapezoid(then, before, moment, power, first, stop)
+                live.covered_until = max(live.covered_until, stop)
+            if moment < end:
+                return
+            self._roll(end)
+            if moment == end:
+                return
+
+    def add_register(self, timestamp: datetime, energy_kwh: Number) -> None:
+        """An import energy register reading (lifetime total, kWh)."""
+        moment, value = to_utc(timestamp), to_decimal(energy_kwh)
+        if value is None or value <= 0:
+            self.counts["invalid_register"] += 1
+            return
+        registers = self._registers
+        if registers.last_time is not None and moment <= registers.last_time:
+            self.counts["stale_register"] += 1
+            return
+        if registers.last_value is not None and registers.last_time is not None:
+            growth = value - registers.last_value
+            hours = Decimal(int((moment - registers.last_time).total_seconds())) / _SECONDS_PER_HOUR
+            if growth < 0 or growth > self.config.max_power_kw * hours + 1:
+                # Glitch or a new meter: drop it and forget the baseline; the power estimate
+                # carries the period and the next reading starts a fresh baseline.
+                self.counts["rejected_register"] += 1
+                self._registers = _Registers()
+                if self._live is not None:
+                    self._live.first_register = self._live.anchor_register = None
+                    self._live.base_complete = False
+                return
+        registers.last_value, registers.last_time = value, moment
+        self._touch(moment)
+        boundary = nearest_boundary(moment, self.rules.period, self.config.boundary_tolerance)
+        self._roll(max(moment, boundary) if boundary else moment)
+        live = self._live_at(moment)
+        if boundary is not None and boundary == live.start:
+            if self._is_repeat(boundary, value):
+                self.counts["repeated_register"] += 1
+                return
+            # The register at the period start; power integrated since the boundary stays.
+            self._book_boundary(boundary, value)
+            live.base, live.first_register, live.anchor_register = Decimal(0), value, value
+            live.base_complete = True
+            if moment <= boundary:
+                live.tail_complete, live.covered_until = True, boundary
+            return
+        if live.first_register is None:
+            live.base, live.first_register = live.since_anchor, value
+            live.base_complete = live.base_complete and live.tail_complete
+        live.anchor_register = value
+        live.since_anchor = Decimal(0)
+        live.tail_complete, live.covered_until = True, moment
+
+    def add_period(self, start: datetime, energy_kwh: Number) -> None:
+        """A closed period's energy from elsewhere (a statistics row, the grid company)."""
+        energy = to_decimal(energy_kwh)
+        if energy is None or energy < 0:
+            self.counts["invalid_period"] += 1
+            return
+        moment = to_utc(start)
+        self._closed[floor_to_period(moment, self.rules.period)] = _Closed(energy, exact=True)
+        self._prune(moment)
+
+    # Output
+
+    def month_result(self, moment: datetime) -> MonthResult:
+        """The result of the local month holding `moment`, from closed periods."""
+        month = self._month_of(to_utc(moment))
+        return self._result(month, self._values(month))
+
+    def snapshot(self, now: datetime | None = None) -> CapacitySnapshot:
+        """The sensor values at `now` (default: the latest reading's time)."""
+        moment = to_utc(now) if now is not None else self._latest or datetime.now(UTC)
+        rules = self.rules
+        start = floor_to_period(moment, rules.period)
+        month = self._month_of(start)
+        previous_month = self._month_of(start.replace(day=1) - timedelta(days=1))
+        values = [peak for peak in self._values(month) if peak.start != start]
+        live = self._live
+        so_far = None
+        if (
+            live is not None
+            and live.start == start
+            and moment - live.covered_until <= self.config.max_power_gap
+        ):
+            so_far = live.energy()
+        estimate = None
+        left_hours = (
+            Decimal(int((start + rules.period - moment).total_seconds())) / _SECONDS_PER_HOUR
+        )
+        if so_far is not None and self._power is not None:
+            power_time, power = self._power
+            if moment - power_time <= self.config.max_power_gap:
+                estimate = so_far + power * left_hours
+        weight = rules.weight(start.astimezone(self.timezone))
+        scale = weight / rules.period_hours
+        used_kw = (so_far or Decimal(0)) * scale
+        others, today_max = self._others(values, start)
+        top = sorted(others, reverse=True)[: rules.peaks]
+        top += [Decimal(0)] * (rules.peaks - len(top))
+        rest = sum(top[:-1], Decimal(0))
+        nth = top[-1]
+
+        def total(value_kw: Decimal) -> Decimal:
+            return rest + max(nth, today_max, value_kw)
+
+        step_headroom = mean_headroom = None
+        if weight > 0:
+            current_step = rules.step(total(used_kw))
+            if current_step is not None and current_step + 1 < len(rules.step_limits):
+                limit_kw = rules.step_limits[current_step + 1] * rules.peaks - rest
+                # Strictly below the limit, in whole Wh.
+                allowed = (limit_kw / scale / WH).to_integral_value(ROUND_CEILING) * WH - WH
+                step_headroom = max(allowed - (so_far or Decimal(0)), Decimal(0))
+            allowed_mean = (max(nth, today_max, used_kw) / scale / WH).to_integral_value(
+                ROUND_FLOOR
+            ) * WH
+            mean_headroom = max(allowed_mean - (so_far or Decimal(0)), Decimal(0))
+        projected_total = None if estimate is None else total(estimate * scale)
+        return CapacitySnapshot(
+            period_start=start,
+            energy_so_far_kwh=so_far,
+            estimated_energy_kwh=estimate,
+            month=self._result(month, self._values(month)),
+            previous_month=self._result(previous_month, self._values(previous_month))
+            if any(self._month_of(key) == previous_month for key in self._closed)
+            else None,
+            projected_mean_kw=None if projected_total is None else projected_total / rules.peaks,
+            projected_step=None if projected_total is None else rules.step(projected_total),
+            headroom_kwh=step_headroom,
+            headroom_kw=_per_hour(step_headroom, left_hours),
+            mean_headroom_kwh=mean_headroom,
+            mean_headroom_kw=_per_hour(mean_headroom, left_hours),
+        )
+
+    # Persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready state (ISO 8601 UTC timestamps, exact decimal strings)."""
+        live = self._live
+        registers = self._registers
+        return {
+            "version": self.VERSION,
+            "closed": {
+                start.isoformat(): [str(item.energy_kwh), item.exact]
+                for start, item in sorted(self._closed.items())
+            },
+            "live": None
+            if live is None
+            else {
+                "start": live.start.isoformat(),
+                "covered_until": live.covered_until.isoformat(),
+                "base": str(live.base),
+                "first_register": _text(live.first_register),
+                "anchor_register": _text(live.anchor_register),
+                "since_anchor": str(live.since_anchor),
+                "base_complete": live.base_complete,
+                "tail_complete": live.tail_complete,
+            },
+            "power": None
+            if self._power is None
+            else [self._power[0].isoformat(), str(self._power[1])],
+            "register": None
+            if registers.last_value is None or registers.last_time is None
+            else [registers.last_time.isoformat(), str(registers.last_value)],
+            "boundary": None
+            if registers.boundary is None
+            else [registers.boundary[0].isoformat(), str(registers.boundary[1])],
+            "latest": None if self._latest is None else self._latest.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        rules: CapacityRules | None = None,
+        timezone: ZoneInfo | str = "Europe/Oslo",
+        config: TrackerConfig | None = None,
+    ) -> CapacityTracker:
+        """Restore a tracker saved by `to_dict`; raises `StateFormatError` when it cannot."""
+        if data.get("version") != cls.VERSION:
+            raise StateFormatError(f"unsupported capacity state version {data.get('version')!r}")
+        tracker = cls(rules, timezone, config)
+        try:
+            tracker._closed = {
+                parse_utc(start): _Closed(Decimal(energy), bool(exact))
+                for start, (energy, exact) in data["closed"].items()
+            }
+            if (live := data["live"]) is not None:
+                tracker._live = _Live(
+                    start=parse_utc(live["start"]),
+                    covered_until=parse_utc(live["covered_until"]),
+                    base=Decimal(live["base"]),
+                    first_register=_number(live["first_register"]),
+                    anchor_register=_number(live["anchor_register"]),
+                    since_anchor=Decimal(live["since_anchor"]),
+                    base_complete=bool(live["base_complete"]),
+                    tail_complete=bool(live["tail_complete"]),
+                )
+            if (power := data["power"]) is not None:
+                tracker._power = (parse_utc(power[0]), Decimal(power[1]))
+            if (register := data["register"]) is not None:
+                tracker._registers.last_time = parse_utc(register[0])
+                tracker._registers.last_value = Decimal(register[1])
+            if (boundary := data["boundary"]) is not None:
+                tracker._registers.boundary = (parse_utc(boundary[0]), Decimal(boundary[1]))
+            if (latest := data["latest"]) is not None:
+                tracker._latest = parse_utc(latest)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as err:
+            raise StateFormatError(f"bad capacity state: {err}") from err
+        return tracker
+
+    # Internals
+
+    def _touch(self, moment: datetime) -> None:
+        if self._latest is None or moment > self._latest:
+            self._latest = moment
+
+    def _live_at(self, moment: datetime) -> _Live:
+        if self._live is None:
+            self._live = _Live(
+                start=floor_to_period(moment, self.rules.period), covered_until=moment
+            )
+        return self._live
+
+    def _roll(self, moment: datetime) -> None:
+        """Close every period that ended at or before `moment`; open the one holding it.
+
+        A period is closed with its estimate only when it was observed to its end; the next one
+        counts as observed from its start only then too.
+        """
+        live = self._live_at(moment)
+        period = self.rules.period
+        while moment >= live.start + period:
+            end = live.start + period
+            continuous = end - live.covered_until <= self.config.max_power_gap
+            live.tail_complete = live.tail_complete and continuous
+            energy = live.energy()
+            if energy is not None:
+                self._closed[live.start] = _Closed(energy, exact=False)
+                self._prune(live.start)
+            if moment >= end + period:
+                # Whole periods without a reading: nothing is known about them.
+                end, continuous = floor_to_period(moment, period), False
+            live = self._live = _Live(
+                start=end, covered_until=end, base_complete=continuous, tail_complete=continuous
+            )
+
+    def _is_repeat(self, boundary: datetime, value: Decimal) -> bool:
+        """A boundary register unchanged since the last one while power said energy was used.
+
+        Some Aidon firmware repeats the previous hour's list 3; taken at face value it would
+        book 0 for this hour and two hours in the next one, a false peak.
+        """
+        previous = self._registers.boundary
+        if previous is None or previous[0] >= boundary or previous[1] != value:
+            return False
+        estimated = sum(
+            (
+                item.energy_kwh
+                for start, item in self._closed.items()
+                if previous[0] <= start < boundary
+            ),
+            Decimal(0),
+        )
+        return estimated > Decimal("0.01")
+
+    def _book_boundary(self, boundary: datetime, value: Decimal) -> None:
+        """The register at a period boundary: make the periods since the last one exact."""
+        previous = self._registers.boundary
+        self._registers.boundary = (boundary, value)
+        if previous is None or previous[0] >= boundary:
+            return
+        then, before = previous
+        starts = []
+        cursor = then
+        while cursor < boundary:
+            starts.append(cursor)
+            cursor += self.rules.period
+        energy = value - before
+        if len(starts) == 1:
+            self._closed[then] = _Closed(energy, exact=True)
+            return
+        estimates = [self._closed.get(start) for start in starts]
+        known = [item.energy_kwh for item in estimates if item is not None]
+        if len(known) != len(starts) or sum(known, Decimal(0)) <= 0:
+            self.counts["unshared_register_span"] += 1
+            return
+        share = energy / sum(known, Decimal(0))
+        for start, estimate in zip(starts, known, strict=True):
+            self._closed[start] = _Closed(estimate * share, exact=True)
+
+    def _month_of(self, moment: datetime) -> date:
+        return moment.astimezone(self.timezone).date().replace(day=1)
+
+    def _prune(self, moment: datetime) -> None:
+        """Keep the current and the previous local month only."""
+        month = self._month_of(moment)
+        keep_from = (month - timedelta(days=1)).replace(day=1)
+        for start in [start for start in self._closed if self._month_of(start) < keep_from]:
+            del self._closed[start]
+
+    def _values(self, month: date) -> list[Peak]:
+        rules = self.rules
+        values = []
+        for start, item in self._closed.items():
+            local = start.astimezone(self.timezone)
+            if local.date().replace(day=1) != month:
+                continue
+            weight = rules.weight(local)
+            if weight > 0:
+                values.append(
+                    Peak(start, weight * item.energy_kwh / rules.period_hours, item.energy_kwh)
+                )
+        return values
+
+    def _others(self, values: Iterable[Peak], start: datetime) -> tuple[list[Decimal], Decimal]:
+        """Values competing with the period at `start`, and the best of its own day (0: none)."""
+        if not self.rules.one_per_day:
+            return [peak.value_kw for peak in values], Decimal(0)
+        day = start.astimezone(self.timezone).date()
+        best: dict[date, Decimal] = {}
+        for peak in values:
+            peak_day = peak.start.astimezone(self.timezone).date()
+            best[peak_day] = max(best.get(peak_day, Decimal(0)), peak.value_kw)
+        today = best.pop(day, Decimal(0))
+        return list(best.values()), today
+
+    def _result(self, month: date, values: Sequence[Peak]) -> MonthResult:
+        peaks = select_peaks(values, self.rules, self.timezone)
+        rules = self.rules
+        total = sum((peak.value_kw for peak in peaks), Decimal(0))
+        step = rules.step(total)
+        price = None
+        if step is not None and rules.step_prices is not None:
+            price = rules.step_prices[step]
+        elif rules.price_per_kw is not None:
+            price = total / rules.peaks * rules.price_per_kw
+        return MonthResult(
+            month=month,
+            peaks=peaks,
+            mean_kw=total / rules.peaks,
+            step=step,
+            step_floor_kw=None if step is None else rules.step_limits[step],
+            step_ceiling_kw=None
+            if step is None or step + 1 >= len(rules.step_limits)
+            else rules.step_limits[step + 1],
+            price=price,
+        )
+
+
+def select_peaks(
+    values: Iterable[Peak], rules: CapacityRules, timezone: ZoneInfo
+) -> tuple[Peak, ...]:
+    """The counted peaks among `values`, highest first (ties: the earlier period)."""
+    chosen: list[Peak] = []
+    days: set[date] = set()
+    for peak in sorted(values, key=lambda peak: (-peak.value_kw, peak.start)):
+        day = peak.start.astimezone(timezone).date()
+        if rules.one_per_day and day in days:
+            continue
+        days.add(day)
+        chosen.append(peak)
+        if len(chosen) == rules.peaks:
+            break
+    return tuple(chosen)
+
+
+def _trapezoid(
+    t0: datetime, p0: Decimal, t1: datetime, p1: Decimal, first: datetime, stop: datetime
+) -> Decimal:
+    """kWh between `first` and `stop` with power linear from (t0, p0) to (t1, p1)."""
+    span = Decimal(int((t1 - t0) / timedelta(microseconds=1)))
+
+    def power_at(moment: datetime) -> Decimal:
+        return p0 + (p1 - p0) * Decimal(int((moment - t0) / timedelta(microseconds=1))) / span
+
+    hours = Decimal(int((stop - first) / timedelta(microseconds=1))) / (
+        _SECONDS_PER_HOUR * 1_000_000
+    )
+    return (power_at(first) + power_at(stop)) / 2 * hours
+
+
+def _per_hour(energy: Decimal | None, hours: Decimal) -> Decimal | None:
+    return None if energy is None or hours <= 0 else energy / hours
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+# Belgium (Fluvius): the meter keeps its own quarter-hour peaks.
+
+BELGIAN_FLOOR_KW = Decimal("2.5")
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyPeak:
+    """One month's highest quarter-hour average (1-0:1.6.0 or a 0-0:98.1.0 entry)."""
+
+    month: date
+    value_kw: Decimal
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BelgianCapacity:
+    """What the Belgian capacity sensors show.
+
+    `rolling_mean_kw` is the mean of the last 12 months (the current one included) with each
+    month counted at least `floor_kw`; with fewer months known, the mean of those known.
+    """
+
+    current_average_kw: Decimal | None
+    month_peak: MonthlyPeak | None
+    billed_month_peak_kw: Decimal
+    rolling_mean_kw: Decimal
+    months: tuple[MonthlyPeak, ...] = field(default=())
+    floor_kw: Decimal = BELGIAN_FLOOR_KW
+
+
+def history_month(stamp: datetime, peak_at: datetime | None, timezone: ZoneInfo) -> date:
+    """The month a 98.1.0 entry belongs to.
+
+    The entry's own stamp is the moment its month closed (`200501000000S` for April, whose
+    peak is at `200423192538S`), so the peak time decides and the stamp minus a second is the
+    fallback.
+    """
+    moment = peak_at if peak_at is not None else stamp - timedelta(seconds=1)
+    return to_utc(moment).astimezone(timezone).date().replace(day=1)
+
+
+def belgian_capacity(
+    *,
+    current_average_kw: Decimal | None,
+    month_peak: MonthlyPeak | None,
+    history: Iterable[MonthlyPeak],
+    floor_kw: Decimal = BELGIAN_FLOOR_KW,
+) -> BelgianCapacity:
+    """Turn 1-0:1.4.0, 1-0:1.6.0 and 0-0:98.1.0 into the rolling 12-month mean with its floor."""
+    by_month = {peak.month: peak for peak in history}
+    if month_peak is not None:
+        by_month[month_peak.month] = month_peak
+    months = tuple(by_month[key] for key in sorted(by_month, reverse=True)[:12])
+    floored = [max(peak.value_kw, floor_kw) for peak in months]
+    return BelgianCapacity(
+        current_average_kw=current_average_kw,
+        month_peak=month_peak,
+        billed_month_peak_kw=max(month_peak.value_kw if month_peak else Decimal(0), floor_kw),
+        rolling_mean_kw=sum(floored, Decimal(0)) / len(floored) if floored else floor_kw,
+        months=months,
+        floor_kw=floor_kw,
+    )

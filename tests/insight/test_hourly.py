@@ -1,0 +1,310 @@
+"""Hourly statistic rows: which hour a register closes, gaps, repeats, glitches, restarts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+import json
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings, strategies as st
+import pytest
+
+from custom_components.amshan_corus.insight import (
+    HourlyConfig,
+    HourlyState,
+    HourlyStatistics,
+    NaiveDatetimeError,
+    Outcome,
+    StateFormatError,
+    StatisticRow,
+)
+
+OSLO = ZoneInfo("Europe/Oslo")
+D = Decimal
+
+
+def oslo(*args: int, fold: int = 0) -> datetime:
+    return datetime(*args, tzinfo=OSLO, fold=fold)  # type: ignore[misc]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def test_list3_after_the_hour_books_the_hour_before() -> None:
+    engine = HourlyStatistics(HourlyConfig.electricity("Wh"))
+    update = engine.add(oslo(2026, 1, 15, 14, 0, 10), 12_345_678)
+    assert update.outcome is Outcome.BOOKED
+    # 13:00 Oslo in winter is 12:00 UTC; 12 345 678 Wh is exactly 12 345.678 kWh.
+    assert update.rows == (StatisticRow(utc(2026, 1, 15, 12), D("12345.678"), D(0), None, 1),)
+    assert engine.config.output_unit == "kWh"
+
+    update = engine.add(oslo(2026, 1, 15, 15, 0, 9), 12_347_178)
+    assert update.rows == (
+        StatisticRow(utc(2026, 1, 15, 13), D("12347.178"), D("1.500"), D("1.500"), 1),
+    )
+    assert update.rows[0].as_statistic_data() == {
+        "start": utc(2026, 1, 15, 13),
+        "state": 12347.178,
+        "sum": 1.5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("clock", "start"),
+    [
+        ((13, 59, 58), utc(2026, 1, 15, 12)),  # meter 2 s slow: still the 14:00 register
+        ((13, 55, 0), utc(2026, 1, 15, 12)),  # 5 min either side is the default tolerance
+        ((14, 5, 0), utc(2026, 1, 15, 12)),
+        ((14, 0, 0), utc(2026, 1, 15, 12)),  # DSMR 24.2.1 / Corus end_date: the period end
+    ],
+)
+def test_clock_drift_maps_to_the_nearest_hour(clock: tuple[int, int, int], start: datetime) -> None:
+    engine = HourlyStatistics()
+    update = engine.add(oslo(2026, 1, 15, *clock), 1000)
+    assert update.outcome is Outcome.BOOKED
+    assert update.rows[0].start == start
+
+
+@pytest.mark.parametrize("clock", [(13, 54, 59), (14, 5, 1), (14, 30, 0)])
+def test_readings_between_hours_are_skipped(clock: tuple[int, int, int]) -> None:
+    engine = HourlyStatistics()
+    assert engine.add(oslo(2026, 1, 15, *clock), 1000).outcome is Outcome.BETWEEN_HOURS
+    assert engine.state == HourlyState()
+    assert engine.counts[Outcome.BETWEEN_HOURS] == 1
+
+
+def test_dsmr_gas_five_minute_values_keep_only_the_hours() -> None:
+    engine = HourlyStatistics(HourlyConfig.gas())
+    rows = []
+    for minute, value in [(0, "1000.100"), (5, "1000.150"), (55, "1000.400"), (60, "1000.500")]:
+        rows += engine.add(oslo(2026, 2, 1, 10) + timedelta(minutes=minute), D(value)).rows
+    assert engine.config.output_unit == "m³"
+    assert rows == [
+        StatisticRow(utc(2026, 2, 1, 8), D("1000.100"), D(0), None, 1),
+        StatisticRow(utc(2026, 2, 1, 9), D("1000.500"), D("0.400"), D("0.400"), 1),
+    ]
+    assert engine.counts[Outcome.BETWEEN_HOURS] == 2
+
+
+def test_corus_end_dates_from_float_index() -> None:
+    engine = HourlyStatistics(HourlyConfig(unit="m3", tolerance=timedelta(0)))
+    first = engine.add(utc(2026, 3, 1, 6), 4521.37).rows
+    second = engine.add(utc(2026, 3, 1, 7), 4523.02).rows
+    assert first[0].state == D("4521.37")  # floats go through str: no binary noise
+    assert second[0].delta == D("1.65")
+    assert engine.add(utc(2026, 3, 1, 7, 0, 1), 4523.05).outcome is Outcome.BETWEEN_HOURS
+
+
+def _day(
+    engine: HourlyStatistics, first: datetime, hours: int, per_hour: int
+) -> list[StatisticRow]:
+    rows: list[StatisticRow] = []
+    for n in range(hours + 1):
+        rows += engine.add(first + timedelta(hours=n, seconds=8), 1_000_000 + n * per_hour).rows
+    return rows
+
+
+def test_october_dst_day_has_25_distinct_hours() -> None:
+    engine = HourlyStatistics()
+    # 2026-10-25: 03:00 CEST becomes 02:00 CET in Oslo. Local midnight is 22:00 UTC the day before.
+    rows = _day(engine, utc(2026, 10, 24, 22), 25, 1000)
+    starts = [row.start for row in rows[1:]]
+    assert len(set(starts)) == 25
+    local_hours = [start.astimezone(OSLO).hour for start in starts]
+    assert local_hours == [0, 1, 2, 2, *range(3, 24)]
+    assert {start.astimezone(OSLO).date().day for start in starts} == {25}
+    assert rows[-1].sum == D(25)
+
+
+def test_march_dst_day_has_23_hours() -> None:
+    engine = HourlyStatistics()
+    rows = _day(engine, utc(2026, 3, 28, 23), 23, 500)
+    local_hours = [row.start.astimezone(OSLO).hour for row in rows[1:]]
+    assert local_hours == [0, 1, *range(3, 24)]
+    assert rows[-1].sum == D("11.5")
+
+
+def test_missed_hours_stay_missing_and_the_next_row_carries_them() -> None:
+    engine = HourlyStatistics()
+    engine.add(oslo(2026, 1, 15, 14), 10_000)
+    engine.add(oslo(2026, 1, 15, 15), 11_000)
+    update = engine.add(oslo(2026, 1, 15, 18), 15_500)  # 16:00 and 17:00 never arrived
+    assert update.rows == (StatisticRow(utc(2026, 1, 15, 16), D("15.5"), D("5.5"), D("4.5"), 3),)
+
+
+def test_repeated_hour_is_idempotent() -> None:
+    engine = HourlyStatistics()
+    engine.add(oslo(2026, 1, 15, 14), 10_000)
+    engine.add(oslo(2026, 1, 15, 15), 11_000)
+    # Aidon repeating the 15:00 list 3 an hour later: same meter clock, same register.
+    assert engine.add(oslo(2026, 1, 15, 15), 11_000).outcome is Outcome.DUPLICATE
+    assert engine.add(oslo(2026, 1, 15, 15, 0, 30), 11_002).outcome is Outcome.CONFLICT
+    assert engine.add(oslo(2026, 1, 15, 14), 10_000).outcome is Outcome.STALE
+    update = engine.add(oslo(2026, 1, 15, 16), 13_000)
+    assert update.rows == (StatisticRow(utc(2026, 1, 15, 14), D(13), D(3), D(2), 1),)
+    assert dict(engine.counts) == {
+        Outcome.BOOKED: 3,
+        Outcome.DUPLICATE: 1,
+        Outcome.CONFLICT: 1,
+        Outcome.STALE: 1,
+    }
+
+
+def test_restart_restores_state_and_never_counts_twice() -> None:
+    engine = HourlyStatistics()
+    engine.add(oslo(2026, 1, 15, 14), 10_000)
+    engine.add(oslo(2026, 1, 15, 15), 11_250)
+    saved = json.loads(json.dumps(engine.state.to_dict()))
+    assert saved == {
+        "version": 1,
+        "last_start": "2026-01-15T13:00:00+00:00",
+        "last_value": "11.250",
+        "last_sum": "1.250",
+        "pending_start": None,
+        "pending_value": None,
+    }
+    restored = HourlyStatistics(state=HourlyState.from_dict(saved))
+    # History replayed after the restart books nothing.
+    assert restored.add(oslo(2026, 1, 15, 14), 10_000).outcome is Outcome.STALE
+    assert restored.add(oslo(2026, 1, 15, 15), 11_250).outcome is Outcome.DUPLICATE
+    update = restored.add(oslo(2026, 1, 15, 16), 12_000)
+    assert update.rows == (
+        StatisticRow(utc(2026, 1, 15, 14), D("12.000"), D("2.000"), D("0.750"), 1),
+    )
+
+
+def test_state_from_home_assistant_last_statistic() -> None:
+    state = HourlyState(last_start=utc(2026, 1, 15, 14), last_value=D("11.25"), last_sum=D("812.5"))
+    engine = HourlyStatistics(state=state)
+    update = engine.add(oslo(2026, 1, 15, 17), 12_000)
+    assert update.rows[0].sum == D("813.250")
+
+
+def test_meter_replacement_starts_a_new_series_without_negative_sum() -> None:
+    engine = HourlyStatistics(HourlyConfig.electricity("kWh"))
+    engine.add(oslo(2026, 1, 15, 14), D("48213.20"))
+    engine.add(oslo(2026, 1, 15, 15), D("48214.70"))
+    # Meter swapped between 15:00 and 17:00; the new one has counted 3.1 kWh by 17:00.
+    assert engine.add(oslo(2026, 1, 15, 17), D("3.10")) == _pending()
+    update = engine.add(oslo(2026, 1, 15, 18), D("5.00"))
+    assert update.outcome is Outcome.REPLACED
+    assert update.rows == (
+        StatisticRow(utc(2026, 1, 15, 15), D("3.10"), D("4.60"), D("3.10"), 2),
+        StatisticRow(utc(2026, 1, 15, 16), D("5.00"), D("6.50"), D("1.90"), 1),
+    )
+    assert engine.state.pending_start is None
+
+
+def _pending() -> object:
+    from custom_components.amshan_corus.insight import HourlyUpdate
+
+    return HourlyUpdate(Outcome.PENDING)
+
+
+def test_register_replaced_by_a_higher_one_adds_nothing_for_the_swap() -> None:
+    engine = HourlyStatistics(HourlyConfig.electricity("kWh"))
+    engine.add(oslo(2026, 1, 15, 14), 100)
+    assert engine.add(oslo(2026, 1, 15, 15), 90_000).outcome is Outcome.PENDING
+    update = engine.add(oslo(2026, 1, 15, 16), 90_002)
+    assert [(row.state, row.sum) for row in update.rows] == [(D(90000), D(0)), (D(90002), D(2))]
+
+
+def test_single_glitches_are_rejected_and_counted() -> None:
+    engine = HourlyStatistics(HourlyConfig.electricity("kWh"))
+    engine.add(oslo(2026, 1, 15, 14), 1000)
+    assert engine.add(oslo(2026, 1, 15, 15), 999).outcome is Outcome.GLITCH  # small step back
+    assert engine.add(oslo(2026, 1, 15, 16), 901_000).outcome is Outcome.PENDING  # impossible
+    update = engine.add(oslo(2026, 1, 15, 17), 1003)  # back on the old series
+    assert update.rows == (StatisticRow(utc(2026, 1, 15, 15), D(1003), D(3), D(3), 3),)
+    assert engine.add(oslo(2026, 1, 15, 18), 1).outcome is Outcome.PENDING  # far below: held
+    assert engine.add(oslo(2026, 1, 15, 19), 1004).rows[0].sum == D(4)  # it was a glitch
+    assert engine.counts[Outcome.GLITCH] == 3
+
+
+def test_held_value_replaced_by_a_newer_implausible_one() -> None:
+    engine = HourlyStatistics(HourlyConfig.electricity("kWh"))
+    engine.add(oslo(2026, 1, 15, 14), 5000)
+    assert engine.add(oslo(2026, 1, 15, 15), 2).outcome is Outcome.PENDING
+    assert engine.add(oslo(2026, 1, 15, 15), 2).outcome is Outcome.DUPLICATE
+    assert engine.add(oslo(2026, 1, 15, 16), 900_000).outcome is Outcome.PENDING
+    assert engine.state.pending_value == D(900000)
+    assert engine.counts[Outcome.GLITCH] == 1
+
+
+@pytest.mark.parametrize("value", [0, -5, float("nan"), float("inf"), D("NaN")])
+def test_invalid_values(value: float | Decimal) -> None:
+    engine = HourlyStatistics()
+    assert engine.add(oslo(2026, 1, 15, 14), value).outcome is Outcome.INVALID
+
+
+def test_naive_timestamp_is_refused() -> None:
+    with pytest.raises(NaiveDatetimeError):
+        HourlyStatistics().add(datetime(2026, 1, 15, 14), 1000)
+
+
+def test_bad_config_and_state() -> None:
+    with pytest.raises(ValueError, match="unsupported unit"):
+        HourlyConfig(unit="J")
+    with pytest.raises(ValueError, match="tolerance"):
+        HourlyConfig(tolerance=timedelta(minutes=30))
+    with pytest.raises(StateFormatError, match="version"):
+        HourlyState.from_dict({"version": 7})
+    good = HourlyState(last_start=utc(2026, 1, 1), last_value=D(1)).to_dict()
+    with pytest.raises(StateFormatError):
+        HourlyState.from_dict({**good, "last_sum": "x"})
+    with pytest.raises(StateFormatError):
+        HourlyState.from_dict({**good, "last_value": None})
+    with pytest.raises(StateFormatError):
+        HourlyState.from_dict({**good, "last_start": "yesterday"})
+
+
+# Property: whatever repeats and dropouts the stream has, booked energy equals the register's
+# growth, rows are on the hour and strictly increasing, and a restart anywhere changes nothing.
+_hours = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=5000),  # Wh used in the hour
+        st.sampled_from(["ok", "ok", "ok", "missing", "repeat", "late"]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def _stream(hours: list[tuple[int, str]]) -> list[tuple[datetime, int]]:
+    register, moment = 7_000_000, utc(2026, 10, 24, 20)
+    observations = [(moment, register)]
+    for used, kind in hours:
+        moment += timedelta(hours=1)
+        register += used
+        if kind == "missing":
+            continue
+        observations.append((moment + timedelta(seconds=40 if kind == "late" else 5), register))
+        if kind == "repeat":
+            observations.append(observations[-1])
+    return observations
+
+
+@settings(max_examples=300, deadline=None)
+@given(_hours, st.integers(min_value=0, max_value=80))
+def test_property_sum_matches_register_and_restart_is_transparent(
+    hours: list[tuple[int, str]], cut: int
+) -> None:
+    stream = _stream(hours)
+    whole = HourlyStatistics(HourlyConfig.electricity())
+    rows = [row for moment, value in stream for row in whole.add(moment, value).rows]
+
+    first = HourlyStatistics(HourlyConfig.electricity())
+    split = [row for moment, value in stream[:cut] for row in first.add(moment, value).rows]
+    second = HourlyStatistics(
+        HourlyConfig.electricity(),
+        HourlyState.from_dict(json.loads(json.dumps(first.state.to_dict()))),
+    )
+    split += [row for moment, value in stream[cut:] for row in second.add(moment, value).rows]
+
+    assert split == rows
+    assert rows[-1].sum == (D(stream[-1][1]) - D(stream[0][1])) / 1000
+    assert all(row.start.minute == 0 and row.start.second == 0 for row in rows)
+    assert all(a.start < b.start and a.sum <= b.sum for a, b in pairwise(rows))
