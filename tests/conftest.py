@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import PropertyMock, patch
 
 import pytest
 
@@ -56,3 +56,70 @@ async def wait_until(condition: Callable[[], object], seconds: float = 10.0) -> 
     async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110  polling state that several sources change
             await asyncio.sleep(0.01)
+
+
+AIDON_METER_ID = "7359992892587665"
+
+
+def aidon_lists() -> tuple[bytes, bytes, bytes]:
+    """Lists 1, 2 and 3 of the vectors' Aidon 6525 as complete HDLC frames."""
+    return tuple(  # type: ignore[return-value]
+        han_frame(shared_vector(f"aidon_no_list{n}_info")) for n in (1, 2, 3)
+    )
+
+
+def meter_entry(connection: str, unique_id: str | None = AIDON_METER_ID, **data: Any) -> Any:
+    """A config entry as the config flow creates it."""
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+    from custom_components.amshan_corus.const import CONF_CONNECTION, DOMAIN
+
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Aidon 6525" if connection != "corus_tcp" else "Corus",
+        unique_id=unique_id,
+        data={CONF_CONNECTION: connection, **data},
+    )
+
+
+async def setup_entry(hass: Any, entry: Any) -> Any:
+    """Add (if needed) and set up `entry`; returns its coordinator."""
+    from homeassistant.config_entries import ConfigEntryState
+
+    if hass.config_entries.async_get_entry(entry.entry_id) is None:
+        entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    return entry.runtime_data
+
+
+async def unload_entry(hass: Any, entry: Any) -> None:
+    """Unload `entry` and check it unloaded."""
+    from homeassistant.config_entries import ConfigEntryState
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+def sensor_state(hass: Any, entry: Any, key: str) -> Any:
+    """The state of the sensor `key` of `entry`'s meter, or None when it does not exist."""
+    from homeassistant.helpers import entity_registry as er
+
+    from custom_components.amshan_corus.const import DOMAIN
+
+    unique_id = f"{entry.unique_id or entry.entry_id}_{key}"
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, unique_id)
+    return None if entity_id is None else hass.states.get(entity_id)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create every entity enabled (per-phase ones are disabled by default)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield

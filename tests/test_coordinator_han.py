@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 import os
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
@@ -16,7 +15,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.amshan_corus.const import (
     CONF_BAUDRATE,
-    CONF_CONNECTION,
     CONF_PARITY,
     CONF_SCALE_CURRENT,
     CONF_SCALE_ENERGY,
@@ -27,50 +25,41 @@ from custom_components.amshan_corus.const import (
 )
 from custom_components.amshan_corus.coordinator import HanCoordinator
 from custom_components.amshan_corus.protocol.han.simulator import Cadence, HanSimulator
-from tests.conftest import han_frame, shared_vector, wait_until
+from tests.conftest import (
+    AIDON_METER_ID,
+    aidon_lists,
+    han_frame,
+    meter_entry,
+    setup_entry,
+    shared_vector,
+    unload_entry,
+    wait_until,
+)
 
-METER_ID = "7359992892587665"
-LIST_1 = han_frame(shared_vector("aidon_no_list1_info"))
-LIST_2 = han_frame(shared_vector("aidon_no_list2_info"))
-LIST_3 = han_frame(shared_vector("aidon_no_list3_info"))
+METER_ID = AIDON_METER_ID
+LIST_1, LIST_2, LIST_3 = aidon_lists()
 
 pytestmark = pytest.mark.usefixtures("fast_han_timing")
 
 
 def entry_for(connection: Connection, **data: Any) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="Aidon 6525",
-        unique_id=METER_ID,
-        data={CONF_CONNECTION: connection, **data},
-    )
+    return meter_entry(connection, **data)
 
 
-def sensor_state(hass: HomeAssistant, key: str) -> State | None:
+def state_of(hass: HomeAssistant, key: str) -> State | None:
     entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{METER_ID}_{key}")
     return None if entity_id is None else hass.states.get(entity_id)
 
 
 def value_of(hass: HomeAssistant, key: str) -> str | None:
-    state = sensor_state(hass, key)
+    state = state_of(hass, key)
     return None if state is None else state.state
 
 
 async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> HanCoordinator:
-    if hass.config_entries.async_get_entry(entry.entry_id) is None:
-        entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-    coordinator = entry.runtime_data
+    coordinator = await setup_entry(hass, entry)
     assert isinstance(coordinator, HanCoordinator)
     return coordinator
-
-
-async def unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.NOT_LOADED
 
 
 @pytest.fixture
@@ -88,18 +77,18 @@ async def test_tcp_stream_gives_exact_states(hass: HomeAssistant, simulator: Han
     coordinator = await setup(hass, entry)
     await wait_until(lambda: value_of(hass, "reactive_power_export_total") is not None)
 
-    power = sensor_state(hass, "active_power_import")
+    power = state_of(hass, "active_power_import")
     assert power is not None
     assert (power.state, power.attributes["unit_of_measurement"]) == ("0.28", "kW")
     assert power.attributes["device_class"] == "power"
     assert power.attributes["state_class"] == "measurement"
-    energy = sensor_state(hass, "active_power_import_total")
+    energy = state_of(hass, "active_power_import_total")
     assert energy is not None
     # 0x0022ab8a = 2272138 with scaler +1 Wh: 22 721 380 Wh
     assert (energy.state, energy.attributes["unit_of_measurement"]) == ("22721.38", "kWh")
     assert energy.attributes["state_class"] == "total_increasing"
     assert energy.attributes["device_class"] == "energy"
-    reactive = sensor_state(hass, "reactive_power_import_total")
+    reactive = state_of(hass, "reactive_power_import_total")
     assert reactive is not None
     assert (reactive.state, reactive.attributes["unit_of_measurement"]) == ("582.43", "kvarh")
     assert reactive.attributes["device_class"] == "reactive_energy"
@@ -109,7 +98,7 @@ async def test_tcp_stream_gives_exact_states(hass: HomeAssistant, simulator: Han
     assert value_of(hass, "meter_type") == "6525"
     assert value_of(hass, "list_ver_id") == "AIDON_V0001"
     # The export register reads 0: a lifetime total is never published as 0.
-    assert sensor_state(hass, "active_power_export_total") is None
+    assert state_of(hass, "active_power_export_total") is None
     assert coordinator.stats.guarded > 0
     # Per-phase values exist but are disabled by default.
     registry = er.async_get(hass)
@@ -121,7 +110,7 @@ async def test_tcp_stream_gives_exact_states(hass: HomeAssistant, simulator: Han
     assert coordinator.stats.rejected == 0
     assert coordinator.stats.messages >= 1
 
-    await unload(hass, entry)
+    await unload_entry(hass, entry)
     await wait_until(lambda: simulator.clients == 0)
 
 
@@ -147,7 +136,7 @@ async def test_reconnects_after_the_server_restarts(
         await wait_until(lambda: value_of(hass, "active_power_import") == "0.28")
         assert coordinator.connected
         assert coordinator.stats.reconnects >= 1
-        await unload(hass, entry)
+        await unload_entry(hass, entry)
     finally:
         await restarted.stop()
 
@@ -172,7 +161,7 @@ async def test_silent_bridge_trips_the_watchdog(
         await wait_until(lambda: coordinator.stats.watchdog_trips >= 1)
         assert value_of(hass, "active_power_import") == STATE_UNAVAILABLE
         await wait_until(lambda: len(accepted) >= 2)  # it reconnected after the trip
-        await unload(hass, entry)
+        await unload_entry(hass, entry)
     finally:
         for writer in accepted:
             writer.close()
@@ -198,7 +187,7 @@ async def test_corrupt_frames_are_counted_never_published(
         assert coordinator.data is not None
         assert str(coordinator.data.value("voltage_l1")) == "227.6"  # from list 3 only
         assert coordinator.stats.messages >= 1
-        await unload(hass, entry)
+        await unload_entry(hass, entry)
     finally:
         await server.stop()
 
@@ -218,7 +207,7 @@ async def test_serial_port_through_a_pseudo_terminal(hass: HomeAssistant) -> Non
         await wait_until(lambda: value_of(hass, "active_power_import_total") == "22721.38")
         assert value_of(hass, "meter_id") == METER_ID
         assert coordinator.stats.rejected == 0
-        await unload(hass, entry)
+        await unload_entry(hass, entry)
     finally:
         os.close(master)
         os.close(slave)
@@ -232,7 +221,7 @@ async def test_missing_serial_port_retries_quietly(hass: HomeAssistant) -> None:
     assert not coordinator.connected
     assert coordinator.stats.last_error is not None
     assert "no-such-port" in coordinator.stats.last_error
-    await unload(hass, entry)
+    await unload_entry(hass, entry)
 
 
 async def test_mqtt_payloads_of_every_form(hass: HomeAssistant, mqtt_mock: Any) -> None:
@@ -242,7 +231,7 @@ async def test_mqtt_payloads_of_every_form(hass: HomeAssistant, mqtt_mock: Any) 
     async_fire_mqtt_message(hass, "ams/raw", LIST_1)
     await hass.async_block_till_done()
     assert value_of(hass, "active_power_import") == "0.28"
-    assert sensor_state(hass, "meter_id") is None  # list 1 has no id: appears with list 2
+    assert state_of(hass, "meter_id") is None  # list 1 has no id: appears with list 2
 
     async_fire_mqtt_message(hass, "ams/hex", LIST_3.hex().upper())
     async_fire_mqtt_message(hass, "ams/raw", "Debug: WiFi ps disable")
@@ -259,7 +248,7 @@ async def test_mqtt_payloads_of_every_form(hass: HomeAssistant, mqtt_mock: Any) 
     await hass.async_block_till_done()
     assert coordinator.stats.rejected + coordinator.stats.ignored >= 2
     assert value_of(hass, "active_power_import_total") == "22721.38"
-    await unload(hass, entry)
+    await unload_entry(hass, entry)
 
 
 async def test_energy_guard_over_mqtt(hass: HomeAssistant, mqtt_mock: Any) -> None:
@@ -286,7 +275,7 @@ async def test_energy_guard_over_mqtt(hass: HomeAssistant, mqtt_mock: Any) -> No
     await hass.async_block_till_done()
     assert value_of(hass, "active_power_import_total") == "22721.39"
     assert coordinator.stats.guarded == guarded + 1  # only the export register's 0 again
-    await unload(hass, entry)
+    await unload_entry(hass, entry)
 
 
 async def test_current_transformer_scaling(hass: HomeAssistant, mqtt_mock: Any) -> None:
@@ -304,4 +293,4 @@ async def test_current_transformer_scaling(hass: HomeAssistant, mqtt_mock: Any) 
     assert coordinator.data is not None
     assert str(coordinator.data.value("current_l1")) == "52.0"  # 1.3 A x 40
     assert str(coordinator.data.value("voltage_l1")) == "227.6"
-    await unload(hass, entry)
+    await unload_entry(hass, entry)

@@ -1,0 +1,180 @@
+"""Sensors: entities appear with their values, units from the meter, devices, restore, snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    async_fire_mqtt_message,
+    snapshot_platform,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.amshan_corus.const import CONF_TOPICS, DOMAIN, Connection
+from tests.conftest import (
+    AIDON_METER_ID,
+    aidon_lists,
+    han_frame,
+    meter_entry,
+    sensor_state,
+    setup_entry,
+    shared_vector,
+    unload_entry,
+)
+from tests.protocol.han.vectors import vector
+
+LIST_1, LIST_2, LIST_3 = aidon_lists()
+
+pytestmark = pytest.mark.usefixtures("fast_han_timing")
+
+
+def mqtt_entry(unique_id: str | None = AIDON_METER_ID) -> Any:
+    return meter_entry(Connection.HAN_MQTT, unique_id=unique_id, **{CONF_TOPICS: ["han"]})
+
+
+def sensors_of(hass: HomeAssistant, entry: Any) -> set[str]:
+    """The description keys of the entry's registered sensors."""
+    prefix = f"{entry.unique_id}_"
+    return {
+        item.unique_id.removeprefix(prefix)
+        for item in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    }
+
+
+async def test_list1_meter_gets_power_first_and_the_rest_later(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    """A Norwegian list-1 meter's power sensor appears at once, the others with list 2."""
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    assert sensors_of(hass, entry) == set()
+
+    async_fire_mqtt_message(hass, "han", LIST_1)
+    await hass.async_block_till_done()
+    assert sensors_of(hass, entry) == {"active_power_import"}
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, AIDON_METER_ID)})
+    assert device is not None
+    assert (device.manufacturer, device.model, device.serial_number) == (None, None, None)
+
+    async_fire_mqtt_message(hass, "han", LIST_2)
+    await hass.async_block_till_done()
+    assert sensors_of(hass, entry) == {
+        "active_power_import",
+        "active_power_export",
+        "reactive_power_import",
+        "reactive_power_export",
+        "current_l1",
+        "current_l3",
+        "voltage_l1",
+        "voltage_l2",
+        "voltage_l3",
+        "meter_id",
+        "meter_type",
+        "list_ver_id",
+    }
+    # List 2 says which meter this is: the device learns model, serial and list version.
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, AIDON_METER_ID)})
+    assert device is not None
+    assert (device.manufacturer, device.model, device.serial_number, device.sw_version) == (
+        "Aidon",
+        "6525",
+        AIDON_METER_ID,
+        "AIDON_V0001",
+    )
+    assert device.name == "Aidon 6525"
+    await unload_entry(hass, entry)
+
+
+async def test_p1_meter_with_gas_sub_meter(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """DSMR 4.2 Kaifa: tariff registers in kWh, and the M-Bus gas meter as a linked device."""
+    entry = mqtt_entry("3960221976967177082151037881335713")
+    await setup_entry(hass, entry)
+    async_fire_mqtt_message(hass, "han", vector("P1-03"))
+    await hass.async_block_till_done()
+
+    tariff = sensor_state(hass, entry, "active_power_import_tariff_1")
+    assert (tariff.state, tariff.attributes["unit_of_measurement"]) == ("1581.123", "kWh")
+    assert tariff.attributes["friendly_name"] == "Aidon 6525 Energy import tariff 1"
+    assert sensor_state(hass, entry, "active_power_import_tariff_2").state == "1435.706"
+    assert sensor_state(hass, entry, "active_power_export_tariff_1") is None  # 0.000: never
+    power = sensor_state(hass, entry, "active_power_import")
+    assert (power.state, power.attributes["unit_of_measurement"]) == ("2.027", "kW")
+
+    gas = sensor_state(hass, entry, "gas_volume")
+    assert gas.state == "981.443"
+    assert gas.attributes["unit_of_measurement"] == "m³"
+    assert gas.attributes["device_class"] == "gas"
+    assert gas.attributes["state_class"] == "total_increasing"
+    devices = dr.async_get(hass)
+    parent = devices.async_get_device(identifiers={(DOMAIN, entry.unique_id)})
+    child = devices.async_get_device(identifiers={(DOMAIN, f"{entry.unique_id}_gas")})
+    assert parent is not None
+    assert child is not None
+    assert child.via_device_id == parent.id
+    assert child.serial_number == "4819243993373755377509728609491464"
+    assert child.name == "Gas meter"
+    assert (parent.manufacturer, parent.model) == ("Kaifa", "KAIFA-METER")
+    registry_entry = er.async_get(hass).async_get(gas.entity_id)
+    assert registry_entry.device_id == child.id
+    await unload_entry(hass, entry)
+
+
+async def test_totals_are_restored_and_guard_the_first_reading(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    """After a restart the last total shows at once; a lower first reading is refused."""
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    higher = han_frame(shared_vector("aidon_no_list3_info").replace("060022ab8a", "060022ab9c"))
+    async_fire_mqtt_message(hass, "han", higher)  # 22 721 560 Wh
+    await hass.async_block_till_done()
+    energy_id = sensor_state(hass, entry, "active_power_import_total").entity_id
+    assert hass.states.get(energy_id).state == "22721.56"
+    await unload_entry(hass, entry)
+
+    # "Restart": the entity is created before the meter sends its hourly list 3 again.
+    coordinator = await setup_entry(hass, entry)
+    state = hass.states.get(energy_id)
+    assert (state.state, state.attributes["unit_of_measurement"]) == ("22721.56", "kWh")
+    assert state.attributes["device_class"] == "energy"
+
+    async_fire_mqtt_message(hass, "han", LIST_3)  # 22 721 380 Wh: below the restored value
+    await hass.async_block_till_done()
+    assert hass.states.get(energy_id).state == "22721.56"
+    assert coordinator.stats.guarded >= 2  # the import register and the export register's 0
+    assert sensor_state(hass, entry, "reactive_power_import_total").state == "582.43"
+    await unload_entry(hass, entry)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_entities_snapshot(
+    hass: HomeAssistant,
+    mqtt_mock: Any,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """States and registry entries of every entity of the Aidon after lists 1-3."""
+    entry = mqtt_entry()
+    entry.add_to_hass(hass)
+    await setup_entry(hass, entry)
+    for frame in (LIST_1, LIST_2, LIST_3):
+        async_fire_mqtt_message(hass, "han", frame)
+    await hass.async_block_till_done()
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+    await unload_entry(hass, entry)
+
+
+async def test_entry_without_unique_id_uses_the_entry_id(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    """A meter sending no id (Swedish P1 without one) still gets stable unique ids."""
+    entry = mqtt_entry(unique_id=None)
+    coordinator = await setup_entry(hass, entry)
+    assert coordinator.device_key == entry.entry_id
+    async_fire_mqtt_message(hass, "han", LIST_1)
+    await hass.async_block_till_done()
+    assert sensor_state(hass, entry, "active_power_import").state == "0.28"
+    await unload_entry(hass, entry)
