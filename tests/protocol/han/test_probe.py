@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
-from datetime import UTC, datetime
 from functools import partial
 import os
-import socket
 
 import pytest
 
@@ -23,84 +21,39 @@ from custom_components.amshan_corus.protocol.han.probe import (
 from custom_components.amshan_corus.protocol.han.security import SecurityKeys
 from custom_components.amshan_corus.protocol.han.simulator import (
     AIDON_METER_ID,
-    AidonNoMeter,
     Cadence,
     HanSimulator,
-    hdlc_frame,
 )
 from custom_components.amshan_corus.protocol.han.transport import open_serial, open_tcp
 
-from .vectors import all_vectors, vector
+from .sources import (
+    ENCRYPTED as ENC,
+    ENCRYPTED_KEYS as ENC_KEYS,
+    START,
+    ByteServers,
+    corrupted,
+    free_port,
+    list1_frame,
+    list2_frame,
+    unknown_frame,
+)
+from .vectors import vector
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-START = datetime(2026, 1, 5, 12, 0, 1, tzinfo=UTC)  # off the hour and off the 10 s mark
-ENC = all_vectors()["ENC-01"]
-ENC_KEYS = SecurityKeys(bytes.fromhex(ENC.meta["ek"]), bytes.fromhex(ENC.meta["ak"]))
-
-type Serve = Callable[[Iterable[bytes]], Awaitable[int]]
-
-
-def aidon_frame(body: bytes) -> bytes:
-    """A valid Aidon NO HDLC frame around a notification body (as the simulator builds it)."""
-    information = b"\xe6\xe7\x00\x0f\x40\x00\x00\x00\x00" + body
-    return hdlc_frame(information, destination=b"\x41", source=b"\x08\x83", control=0x13)
-
-
-def list1_frame() -> bytes:
-    return aidon_frame(AidonNoMeter(START, seed=1).list1_body())
-
-
-def list2_frame() -> bytes:
-    return aidon_frame(AidonNoMeter(START, seed=1).list2_body())
-
-
-def corrupted(frame: bytes) -> bytes:
-    """The frame with one payload bit flipped: framing intact, FCS wrong (like a bad line)."""
-    damaged = bytearray(frame)
-    damaged[len(frame) // 2] ^= 0x10
-    return bytes(damaged)
+type Serve = Callable[..., Awaitable[int]]
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
-    """Start a TCP server on 127.0.0.1 that sends each chunk to a client, then stays open."""
-    servers: list[asyncio.Server] = []
-    writers: list[asyncio.StreamWriter] = []
-
-    async def start(chunks: Iterable[bytes], *, close: bool = False) -> int:
-        payload = list(chunks)
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writers.append(writer)
-            for chunk in payload:
-                writer.write(chunk)
-                await writer.drain()
-                await asyncio.sleep(0)
-            if close:
-                writer.close()
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        servers.append(server)
-        return int(server.sockets[0].getsockname()[1])
-
-    yield start
-    for writer in writers:
-        writer.close()
-    for server in servers:
-        server.close()
-        await server.wait_closed()
+    """`await serve(chunks, close=False)` starts a byte server on 127.0.0.1; returns its port."""
+    servers = ByteServers()
+    yield servers.start
+    await servers.stop()
 
 
 def tcp(port: int) -> Callable[[], Awaitable[object]]:
     return partial(open_tcp, "127.0.0.1", port)
-
-
-def free_port() -> int:
-    """A port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -197,10 +150,7 @@ async def test_one_corrupted_frame_among_good_ones_is_still_ok(serve: Serve) -> 
 
 
 async def test_intact_frames_of_an_unknown_format_are_undecodable(serve: Serve) -> None:
-    unknown = hdlc_frame(
-        b"\xe6\xe7\x00\xc4\x01\x00", destination=b"\x41", source=b"\x08\x83", control=0x13
-    )
-    port = await serve([unknown] * REJECTED_LIMIT)
+    port = await serve([unknown_frame()] * REJECTED_LIMIT)
     result = await probe_han(tcp(port), timeout=30)
     assert result.outcome is ProbeOutcome.UNDECODABLE
     assert result.frames == REJECTED_LIMIT
