@@ -119,6 +119,22 @@ def _frame_at(buf: bytearray, start: int, length: int, size: int) -> HdlcFrame |
     return _check_frame(buf, body, length, hcs_at)
 
 
+def _complete_frame_after(buf: bytearray, start: int, size: int) -> int:
+    """Index of the first flag after `start` that opens a complete valid frame, or -1."""
+    pos = start + 1
+    while (flag := buf.find(FLAG, pos, size - MIN_FRAME_LENGTH)) >= 0:
+        fmt = (buf[flag + 1] << 8) | buf[flag + 2]
+        length = fmt & MAX_FRAME_LENGTH
+        if fmt >> 12 == 0xA and length >= MIN_FRAME_LENGTH and flag + length < size:
+            try:
+                if _frame_at(buf, flag, length, size) is not None:
+                    return flag
+            except FrameError:
+                pass
+        pos = flag + 1
+    return -1
+
+
 def parse_hdlc_frame(data: bytes) -> HdlcFrame:
     """Parse one complete frame, with or without its 7E flags (not reassembled).
 
@@ -161,6 +177,11 @@ class HdlcFrameReader:
         self._gbt = GbtAssembler(MAX_MESSAGE_SIZE)
         self._gbt_raw: list[bytes] = []
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held back waiting for the rest of a frame."""
+        return len(self._buf)
+
     def feed(self, data: bytes) -> list[HdlcFrame]:
         """Add received bytes; return the messages completed by them."""
         buf = self._buf
@@ -185,8 +206,14 @@ class HdlcFrameReader:
                 pos = start + 1
                 continue
             if frame is None:
-                pos = start  # wait for the rest of the frame
-                break
+                later = _complete_frame_after(buf, start, size)
+                if later < 0:
+                    pos = start  # wait for the rest of the frame
+                    break
+                # A complete frame starts inside the one we wait for: that one was cut short.
+                self._reject()
+                pos = later
+                continue
             end = start + 1 + length  # the closing flag
             self.frames += 1
             pos = end  # the closing flag may open the next frame

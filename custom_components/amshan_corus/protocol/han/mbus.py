@@ -54,6 +54,11 @@ class MbusFrameReader:
         self._raws: list[bytes] = []
         self._size = 0
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held back waiting for the rest of a frame."""
+        return len(self._buf)
+
     def feed(self, data: bytes) -> list[MbusFrame]:
         """Add received bytes; return the messages completed by them."""
         buf = self._buf
