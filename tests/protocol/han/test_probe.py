@@ -24,7 +24,7 @@ from custom_components.amshan_corus.protocol.han.simulator import (
     Cadence,
     HanSimulator,
 )
-from custom_components.amshan_corus.protocol.han.transport import open_serial, open_tcp
+from custom_components.amshan_corus.protocol.han.transport import ByteSource, open_serial, open_tcp
 
 from .sources import (
     ENCRYPTED as ENC,
@@ -279,3 +279,14 @@ def test_only_chatter_is_undecodable() -> None:
     assert result.outcome is ProbeOutcome.UNDECODABLE
     assert result.decode_errors == 1
     assert result.detail is not None  # the decoder's reason, for the logs
+
+
+async def test_an_open_that_never_finishes_is_bounded_by_the_timeout() -> None:
+    async def never_opens() -> ByteSource:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    result = await probe_han(never_opens, timeout=0.05)
+    assert result.outcome is ProbeOutcome.CANNOT_CONNECT
+    assert result.detail == "not connected within 0.05 s"
+    assert (result.meter_id, result.manufacturer, result.meter_type) == (None, None, None)
