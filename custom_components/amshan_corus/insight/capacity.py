@@ -155,8 +155,10 @@ class MonthResult:
 class CapacitySnapshot:
     """Everything the sensors show, at one moment.
 
-    `energy_so_far_kwh` and `estimated_energy_kwh` are None until the current period has been
-    observed from its start. Headroom fields are None when unlimited (see the module docs).
+    `energy_so_far_kwh`, `estimated_energy_kwh`, the projection and the headroom are None while
+    the current period has not been observed from its start (or readings stopped). Headroom is
+    also None when unlimited: the period does not count (`period_counts`) or there is no higher
+    step (see the module docs).
     """
 
     period_start: datetime
@@ -166,6 +168,7 @@ class CapacitySnapshot:
     previous_month: MonthResult | None
     projected_mean_kw: Decimal | None
     projected_step: int | None
+    period_counts: bool
     headroom_kwh: Decimal | None
     headroom_kw: Decimal | None
     mean_headroom_kwh: Decimal | None
@@ -174,7 +177,11 @@ class CapacitySnapshot:
 
 @dataclass(slots=True)
 class _Live:
-    """The open period. Energy so far = base + (anchor - first register) + since_anchor."""
+    """The open period.
+
+    Energy so far = base + (anchor - first register) + since_anchor when the registers cover
+    it, else the power integrated since the start when that covers it.
+    """
 
     start: datetime
     covered_until: datetime  # the energy is known up to here
@@ -184,14 +191,16 @@ class _Live:
     since_anchor: Decimal = Decimal(0)  # integrated power since the latest register
     base_complete: bool = False
     tail_complete: bool = False
+    integrated: Decimal = Decimal(0)  # all power integrated in the period
+    power_complete: bool = False  # power readings cover the period from its start
 
     def energy(self) -> Decimal | None:
-        if not (self.base_complete and self.tail_complete):
-            return None
-        registers = Decimal(0)
-        if self.first_register is not None and self.anchor_register is not None:
-            registers = self.anchor_register - self.first_register
-        return self.base + registers + self.since_anchor
+        if self.base_complete and self.tail_complete:
+            registers = Decimal(0)
+            if self.first_register is not None and self.anchor_register is not None:
+                registers = self.anchor_register - self.first_register
+            return self.base + registers + self.since_anchor
+        return self.integrated if self.power_complete else None
 
 
 @dataclass(slots=True)
@@ -264,9 +273,11 @@ class CapacityTracker:
         self._power = (moment, power)
         self._touch(moment)
         if previous is None or moment - previous[0] > self.config.max_power_gap:
+            if self._live is not None:
+                self._live.power_complete = False
             self._roll(moment)
             live = self._live_at(moment)
-            live.tail_complete = False
+            live.tail_complete = live.power_complete = False
             live.covered_until = max(live.covered_until, moment)
             return
         then, before = previous
@@ -276,7 +287,9 @@ class CapacityTracker:
             stop = min(moment, end)
             first = max(then, live.start)
             if stop > first:
-                live.since_anchor += _trapezoid(then, before, moment, power, first, stop)
+                energy = _trapezoid(then, before, moment, power, first, stop)
+                live.since_anchor += energy
+                live.integrated += energy
                 live.covered_until = max(live.covered_until, stop)
             if moment < end:
                 return
@@ -352,7 +365,7 @@ class CapacityTracker:
         rules = self.rules
         start = floor_to_period(moment, rules.period)
         month = self._month_of(start)
-        previous_month = self._month_of(start.replace(day=1) - timedelta(days=1))
+        previous_month = (month - timedelta(days=1)).replace(day=1)
         values = [peak for peak in self._values(month) if peak.start != start]
         live = self._live
         so_far = None
@@ -370,31 +383,15 @@ class CapacityTracker:
             power_time, power = self._power
             if moment - power_time <= self.config.max_power_gap:
                 estimate = so_far + power * left_hours
-        weight = rules.weight(start.astimezone(self.timezone))
-        scale = weight / rules.period_hours
-        used_kw = (so_far or Decimal(0)) * scale
-        others, today_max = self._others(values, start)
-        top = sorted(others, reverse=True)[: rules.peaks]
-        top += [Decimal(0)] * (rules.peaks - len(top))
-        rest = sum(top[:-1], Decimal(0))
-        nth = top[-1]
-
-        def total(value_kw: Decimal) -> Decimal:
-            return rest + max(nth, today_max, value_kw)
-
-        step_headroom = mean_headroom = None
-        if weight > 0:
-            current_step = rules.step(total(used_kw))
-            if current_step is not None and current_step + 1 < len(rules.step_limits):
-                limit_kw = rules.step_limits[current_step + 1] * rules.peaks - rest
-                # Strictly below the limit, in whole Wh.
-                allowed = (limit_kw / scale / WH).to_integral_value(ROUND_CEILING) * WH - WH
-                step_headroom = max(allowed - (so_far or Decimal(0)), Decimal(0))
-            allowed_mean = (max(nth, today_max, used_kw) / scale / WH).to_integral_value(
-                ROUND_FLOOR
-            ) * WH
-            mean_headroom = max(allowed_mean - (so_far or Decimal(0)), Decimal(0))
-        projected_total = None if estimate is None else total(estimate * scale)
+        room = None if so_far is None else headroom(values, start, so_far, rules, self.timezone)
+        projected = None
+        if estimate is not None:
+            projected = select_peaks(
+                [*values, _peak(start, estimate, rules, self.timezone)], rules, self.timezone
+            )
+        projected_total = (
+            None if projected is None else sum((p.value_kw for p in projected), Decimal(0))
+        )
         return CapacitySnapshot(
             period_start=start,
             energy_so_far_kwh=so_far,
@@ -405,10 +402,11 @@ class CapacityTracker:
             else None,
             projected_mean_kw=None if projected_total is None else projected_total / rules.peaks,
             projected_step=None if projected_total is None else rules.step(projected_total),
-            headroom_kwh=step_headroom,
-            headroom_kw=_per_hour(step_headroom, left_hours),
-            mean_headroom_kwh=mean_headroom,
-            mean_headroom_kw=_per_hour(mean_headroom, left_hours),
+            period_counts=rules.weight(start.astimezone(self.timezone)) > 0,
+            headroom_kwh=None if room is None else room.energy_kwh,
+            headroom_kw=None if room is None else _per_hour(room.energy_kwh, left_hours),
+            mean_headroom_kwh=None if room is None else room.mean_energy_kwh,
+            mean_headroom_kw=None if room is None else _per_hour(room.mean_energy_kwh, left_hours),
         )
 
     # Persistence
@@ -434,6 +432,8 @@ class CapacityTracker:
                 "since_anchor": str(live.since_anchor),
                 "base_complete": live.base_complete,
                 "tail_complete": live.tail_complete,
+                "integrated": str(live.integrated),
+                "power_complete": live.power_complete,
             },
             "power": None
             if self._power is None
@@ -474,6 +474,8 @@ class CapacityTracker:
                     since_anchor=Decimal(live["since_anchor"]),
                     base_complete=bool(live["base_complete"]),
                     tail_complete=bool(live["tail_complete"]),
+                    integrated=Decimal(live["integrated"]),
+                    power_complete=bool(live["power_complete"]),
                 )
             if (power := data["power"]) is not None:
                 tracker._power = (parse_utc(power[0]), Decimal(power[1]))
@@ -484,7 +486,7 @@ class CapacityTracker:
                 tracker._registers.boundary = (parse_utc(boundary[0]), Decimal(boundary[1]))
             if (latest := data["latest"]) is not None:
                 tracker._latest = parse_utc(latest)
-        except (KeyError, TypeError, ValueError, ArithmeticError) as err:
+        except (LookupError, TypeError, ValueError, ArithmeticError) as err:
             raise StateFormatError(f"bad capacity state: {err}") from err
         return tracker
 
@@ -511,17 +513,24 @@ class CapacityTracker:
         period = self.rules.period
         while moment >= live.start + period:
             end = live.start + period
-            continuous = end - live.covered_until <= self.config.max_power_gap
+            gap = self.config.max_power_gap
+            continuous = end - live.covered_until <= gap
+            powered = self._power is not None and end - self._power[0] <= gap
             live.tail_complete = live.tail_complete and continuous
+            live.power_complete = live.power_complete and powered
             energy = live.energy()
             if energy is not None:
                 self._closed[live.start] = _Closed(energy, exact=False)
                 self._prune(live.start)
             if moment >= end + period:
                 # Whole periods without a reading: nothing is known about them.
-                end, continuous = floor_to_period(moment, period), False
+                end, continuous, powered = floor_to_period(moment, period), False, False
             live = self._live = _Live(
-                start=end, covered_until=end, base_complete=continuous, tail_complete=continuous
+                start=end,
+                covered_until=end,
+                base_complete=continuous,
+                tail_complete=continuous,
+                power_complete=powered,
             )
 
     def _is_repeat(self, boundary: datetime, value: Decimal) -> bool:
@@ -564,9 +573,12 @@ class CapacityTracker:
         if len(known) != len(starts) or sum(known, Decimal(0)) <= 0:
             self.counts["unshared_register_span"] += 1
             return
+        # Whole Wh per period; the last takes the rest so the shares add up to the register.
         share = energy / sum(known, Decimal(0))
-        for start, estimate in zip(starts, known, strict=True):
-            self._closed[start] = _Closed(estimate * share, exact=True)
+        shares = [(estimate * share).quantize(WH) for estimate in known[:-1]]
+        shares.append(energy - sum(shares, Decimal(0)))
+        for start, part in zip(starts, shares, strict=True):
+            self._closed[start] = _Closed(part, exact=True)
 
     def _month_of(self, moment: datetime) -> date:
         return moment.astimezone(self.timezone).date().replace(day=1)
@@ -585,24 +597,9 @@ class CapacityTracker:
             local = start.astimezone(self.timezone)
             if local.date().replace(day=1) != month:
                 continue
-            weight = rules.weight(local)
-            if weight > 0:
-                values.append(
-                    Peak(start, weight * item.energy_kwh / rules.period_hours, item.energy_kwh)
-                )
+            if rules.weight(local) > 0:
+                values.append(_peak(start, item.energy_kwh, rules, self.timezone))
         return values
-
-    def _others(self, values: Iterable[Peak], start: datetime) -> tuple[list[Decimal], Decimal]:
-        """Values competing with the period at `start`, and the best of its own day (0: none)."""
-        if not self.rules.one_per_day:
-            return [peak.value_kw for peak in values], Decimal(0)
-        day = start.astimezone(self.timezone).date()
-        best: dict[date, Decimal] = {}
-        for peak in values:
-            peak_day = peak.start.astimezone(self.timezone).date()
-            best[peak_day] = max(best.get(peak_day, Decimal(0)), peak.value_kw)
-        today = best.pop(day, Decimal(0))
-        return list(best.values()), today
 
     def _result(self, month: date, values: Sequence[Peak]) -> MonthResult:
         peaks = select_peaks(values, self.rules, self.timezone)
@@ -642,6 +639,70 @@ def select_peaks(
         if len(chosen) == rules.peaks:
             break
     return tuple(chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    """How much energy the current period may still use (None: unlimited).
+
+    `step` is the month's step counting what the period has already used; `energy_kwh` keeps
+    that step, `mean_energy_kwh` keeps the month's mean unchanged.
+    """
+
+    step: int | None
+    energy_kwh: Decimal | None
+    mean_energy_kwh: Decimal | None
+
+
+def headroom(
+    values: Iterable[Peak],
+    start: datetime,
+    used_kwh: Decimal,
+    rules: CapacityRules,
+    timezone: ZoneInfo,
+) -> Headroom:
+    """The headroom of the period at `start`, given the month's other closed `values`.
+
+    With `rest` the sum of the other `peaks - 1` highest competitors and `nth` the next one
+    (missing ones are 0), the month's total is `rest + max(nth, today, V)` for this period's
+    value V, where `today` is the best value already closed on the same day (one per day only).
+    """
+    weight = rules.weight(start.astimezone(timezone))
+    if weight <= 0:
+        return Headroom(step=None, energy_kwh=None, mean_energy_kwh=None)
+    scale = weight / rules.period_hours
+    competitors = [peak for peak in values if peak.start != start]
+    today = Decimal(0)
+    if rules.one_per_day:
+        day = start.astimezone(timezone).date()
+        best: dict[date, Decimal] = {}
+        for peak in competitors:
+            peak_day = peak.start.astimezone(timezone).date()
+            best[peak_day] = max(best.get(peak_day, Decimal(0)), peak.value_kw)
+        today = best.pop(day, Decimal(0))
+        others = list(best.values())
+    else:
+        others = [peak.value_kw for peak in competitors]
+    top = sorted(others, reverse=True)[: rules.peaks]
+    top += [Decimal(0)] * (rules.peaks - len(top))
+    rest, nth = sum(top[:-1], Decimal(0)), top[-1]
+    kept = max(nth, today, used_kwh * scale)
+    step = rules.step(rest + kept)
+    energy = None
+    if step is not None and step + 1 < len(rules.step_limits):
+        limit_kw = rules.step_limits[step + 1] * rules.peaks - rest
+        # Strictly below the limit, in whole Wh, so using all of it keeps the step.
+        allowed = (limit_kw / scale / WH).to_integral_value(ROUND_CEILING) * WH - WH
+        energy = max(allowed - used_kwh, Decimal(0))
+    allowed_mean = (kept / scale / WH).to_integral_value(ROUND_FLOOR) * WH
+    return Headroom(
+        step=step, energy_kwh=energy, mean_energy_kwh=max(allowed_mean - used_kwh, Decimal(0))
+    )
+
+
+def _peak(start: datetime, energy_kwh: Decimal, rules: CapacityRules, timezone: ZoneInfo) -> Peak:
+    weight = rules.weight(start.astimezone(timezone))
+    return Peak(start, weight * energy_kwh / rules.period_hours, energy_kwh)
 
 
 def _trapezoid(

@@ -192,7 +192,7 @@ class HourlyState:
                 pending_start=None if pending is None else parse_utc(pending),
                 pending_value=None if pending_value is None else Decimal(pending_value),
             )
-        except (KeyError, TypeError, ValueError, ArithmeticError) as err:
+        except (LookupError, TypeError, ValueError, ArithmeticError) as err:
             raise StateFormatError(f"bad hourly state: {err}") from err
         if (state.last_start is None) != (state.last_value is None) or (
             state.pending_start is None

@@ -1,0 +1,518 @@
+"""Capacity tariff: hand-computed months, windows and weights, live energy, headroom, restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+import json
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings, strategies as st
+import pytest
+
+from custom_components.amshan_corus.insight import (
+    CapacityRules,
+    CapacityTracker,
+    NaiveDatetimeError,
+    Peak,
+    StateFormatError,
+    TrackerConfig,
+    headroom,
+    select_peaks,
+)
+
+OSLO = ZoneInfo("Europe/Oslo")
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+D = Decimal
+HOUR = timedelta(hours=1)
+# Elvia's step prices (kr/month) for 0-2 ... 20-25, 25-50; the last three made up.
+PRICES = tuple(D(p) for p in (120, 200, 336, 468, 604, 740, 1408, 2100, 2800, 3500))
+
+
+def local(zone: ZoneInfo, *args: int) -> datetime:
+    return datetime(*args, tzinfo=zone)  # type: ignore[misc]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def hours_of_month(zone: ZoneInfo, year: int, month: int) -> Iterator[datetime]:
+    """Every hour of a local month, as UTC starts (DST days have 23 or 25)."""
+    moment = local(zone, year, month, 1).astimezone(UTC)
+    end = local(zone, year + month // 12, month % 12 + 1, 1).astimezone(UTC)
+    while moment < end:
+        yield moment
+        moment += HOUR
+
+
+def feed_month(
+    tracker: CapacityTracker, year: int, month: int, baseline: str, high: dict[tuple[int, int], str]
+) -> None:
+    """Every hour at `baseline` kWh, except the (day, local hour) entries of `high`."""
+    zone = tracker.timezone
+    for start in hours_of_month(zone, year, month):
+        at = start.astimezone(zone)
+        tracker.add_period(start, D(high.get((at.day, at.hour), baseline)))
+
+
+# February 2026, Europe/Oslo, 1.2 kWh every hour except:
+FEBRUARY = {
+    (3, 18): "6.2",
+    (3, 19): "7.0",  # the 3rd's best hour; 6.2 the same day does not count
+    (10, 8): "5.5",
+    (17, 20): "4.9",
+    (20, 7): "5.1",
+    (20, 8): "5.3",  # the 20th's best hour
+}
+
+
+def test_norwegian_month_by_hand() -> None:
+    tracker = CapacityTracker(CapacityRules(step_prices=PRICES), OSLO)
+    feed_month(tracker, 2026, 2, "1.2", FEBRUARY)
+    result = tracker.month_result(local(OSLO, 2026, 2, 14))
+    assert result.month == date(2026, 2, 1)
+    assert [(p.start.astimezone(OSLO).day, p.value_kw) for p in result.peaks] == [
+        (3, D("7.0")),
+        (10, D("5.5")),
+        (20, D("5.3")),
+    ]
+    assert result.peaks[0].start == utc(2026, 2, 3, 18)  # 19:00 local
+    assert result.mean_kw == D("17.8") / 3  # 5.933...
+    assert (result.step, result.step_floor_kw, result.step_ceiling_kw) == (2, D(5), D(10))
+    assert result.price == D(336)
+
+
+def test_peaks_on_the_same_day_when_the_rule_allows() -> None:
+    tracker = CapacityTracker(CapacityRules(one_per_day=False), OSLO)
+    feed_month(tracker, 2026, 2, "1.2", FEBRUARY)
+    result = tracker.month_result(local(OSLO, 2026, 2, 1))
+    assert [p.value_kw for p in result.peaks] == [D("7.0"), D("6.2"), D("5.5")]
+    assert result.mean_kw == D("18.7") / 3
+
+
+@pytest.mark.parametrize(
+    ("mean_total", "step"),
+    [("0", 0), ("5.999", 0), ("6", 1), ("14.997", 1), ("15", 2), ("300", 9), ("1000", 9)],
+)
+def test_step_limits_belong_to_the_step_they_start(mean_total: str, step: int) -> None:
+    # 15 kWh over 3 peaks is a mean of exactly 5.00: the 5-10 step.
+    assert CapacityRules().step(D(mean_total)) == step
+
+
+def test_a_month_with_fewer_days_than_peaks_counts_the_missing_as_zero() -> None:
+    tracker = CapacityTracker(timezone=OSLO)
+    tracker.add_period(local(OSLO, 2026, 2, 1, 17), D("4.5"))
+    tracker.add_period(local(OSLO, 2026, 2, 1, 18), D("6.0"))
+    result = tracker.month_result(local(OSLO, 2026, 2, 1))
+    assert [p.value_kw for p in result.peaks] == [D("6.0")]
+    assert result.mean_kw == D(2)
+    assert result.step == 1
+
+
+# March 2026 at Ellevio (Europe/Stockholm): 22-06 counts at 50 %. 1.0 kWh baseline, except:
+MARCH = {
+    (2, 23): "8.0",  # night: 4.0
+    (3, 12): "5.0",
+    (4, 5): "9.0",  # night: 4.5
+    (5, 18): "4.2",
+    (29, 2): "1.0",  # does not exist (DST); harmless
+}
+
+
+def test_ellevio_night_weight_by_hand() -> None:
+    tracker = CapacityTracker(CapacityRules.ellevio(), STOCKHOLM)
+    feed_month(tracker, 2026, 3, "1.0", MARCH)
+    result = tracker.month_result(local(STOCKHOLM, 2026, 3, 31))
+    assert [(p.start.astimezone(STOCKHOLM).day, p.value_kw) for p in result.peaks] == [
+        (3, D("5.0")),
+        (4, D("4.5")),
+        (5, D("4.2")),
+    ]
+    assert result.peaks[1].energy_kwh == D("9.0")
+    assert result.mean_kw == D("13.7") / 3
+    assert result.step is None
+    assert result.price == D("13.7") / 3 * D("81.25")
+
+
+def test_weekday_window_months_and_holidays() -> None:
+    rules = CapacityRules(
+        weekdays=frozenset(range(5)),
+        hours=(7, 19),
+        months=frozenset({11, 12, 1, 2, 3}),
+        excluded_dates=frozenset({date(2026, 1, 6)}),
+        step_limits=(),
+    )
+    tracker = CapacityTracker(rules, STOCKHOLM)
+    january = {
+        (6, 10): "9.0",  # Tuesday, but a public holiday
+        (10, 10): "8.0",  # Saturday
+        (12, 19): "7.0",  # Monday 19:00: outside 07-19
+        (14, 6): "6.0",  # Wednesday 06:00: outside
+        (12, 18): "3.0",
+        (13, 7): "2.5",
+        (15, 12): "2.0",
+    }
+    feed_month(tracker, 2026, 1, "0.5", january)
+    result = tracker.month_result(local(STOCKHOLM, 2026, 1, 20))
+    assert [p.value_kw for p in result.peaks] == [D("3.0"), D("2.5"), D("2.0")]
+    feed_month(tracker, 2026, 6, "0.5", {(10, 10): "9.0"})
+    assert tracker.month_result(local(STOCKHOLM, 2026, 6, 10)).peaks == ()
+
+
+def test_quarter_hour_periods() -> None:
+    rules = CapacityRules(period=timedelta(minutes=15), peaks=1, step_limits=())
+    tracker = CapacityTracker(rules, OSLO)
+    tracker.add_period(local(OSLO, 2026, 2, 2, 8, 15), D("1.25"))  # 1.25 kWh in 15 min
+    tracker.add_period(local(OSLO, 2026, 2, 2, 8, 37), D("0.5"))  # stored as 08:30
+    result = tracker.month_result(local(OSLO, 2026, 2, 2))
+    assert [(p.start, p.value_kw) for p in result.peaks] == [(utc(2026, 2, 2, 7, 15), D(5))]
+    with pytest.raises(ValueError, match="divide an hour"):
+        CapacityRules(period=timedelta(minutes=7))
+
+
+def test_october_dst_repeated_hour_is_two_periods_of_one_day() -> None:
+    tracker = CapacityTracker(timezone=OSLO)
+    tracker.add_period(utc(2026, 10, 25, 0), D("4.0"))  # 02:00 CEST
+    tracker.add_period(utc(2026, 10, 25, 1), D("5.0"))  # 02:00 CET, the same local day
+    tracker.add_period(utc(2026, 10, 31, 22), D("3.0"))  # 23:00 on the 31st: October
+    tracker.add_period(utc(2026, 10, 31, 23), D("9.0"))  # 00:00 on 1 November
+    october = tracker.month_result(utc(2026, 10, 15))
+    assert [(p.start, p.value_kw) for p in october.peaks] == [
+        (utc(2026, 10, 25, 1), D("5.0")),
+        (utc(2026, 10, 31, 22), D("3.0")),
+    ]
+    november = tracker.month_result(utc(2026, 11, 2))
+    assert [p.value_kw for p in november.peaks] == [D("9.0")]
+
+
+def test_march_dst_day_has_23_periods() -> None:
+    tracker = CapacityTracker(CapacityRules(one_per_day=False, peaks=30), OSLO)
+    day = [s for s in hours_of_month(OSLO, 2026, 3) if s.astimezone(OSLO).day == 29]
+    for n, start in enumerate(day):
+        tracker.add_period(start, D(n + 1))
+    assert len(day) == 23
+    assert len(tracker.month_result(day[0]).peaks) == 23
+
+
+def test_previous_month_after_the_turn() -> None:
+    tracker = CapacityTracker(CapacityRules(step_prices=PRICES), OSLO)
+    feed_month(tracker, 2026, 2, "1.2", FEBRUARY)
+    tracker.add_period(local(OSLO, 2026, 3, 1, 0), D("2.0"))
+    snapshot = tracker.snapshot(local(OSLO, 2026, 3, 1, 1, 10))
+    assert snapshot.month.month == date(2026, 3, 1)
+    assert snapshot.month.mean_kw == D(2) / 3
+    assert snapshot.previous_month is not None
+    assert snapshot.previous_month.mean_kw == D("17.8") / 3
+    # Months before the previous one are dropped as time goes on.
+    tracker.add_period(local(OSLO, 2026, 4, 1, 0), D("2.0"))
+    assert tracker.month_result(local(OSLO, 2026, 2, 5)).peaks == ()
+
+
+# Live tracking. Power every 9 s keeps the trapezoids exact in decimal (9 s = 0.0025 h).
+STEP = timedelta(seconds=9)
+
+
+def power_run(tracker: CapacityTracker, first: datetime, last: datetime, kw: str) -> None:
+    moment = first
+    while moment <= last:
+        tracker.add_power(moment, D(kw))
+        moment += STEP
+
+
+def test_energy_so_far_from_power_and_the_estimate() -> None:
+    tracker = CapacityTracker(timezone=OSLO)
+    power_run(tracker, local(OSLO, 2026, 2, 4, 12, 59, 51), local(OSLO, 2026, 2, 4, 13, 30), "3.6")
+    snapshot = tracker.snapshot()
+    assert snapshot.period_start == utc(2026, 2, 4, 12)
+    assert snapshot.energy_so_far_kwh == D("1.8")
+    assert snapshot.estimated_energy_kwh == D("3.6")
+    assert snapshot.projected_mean_kw == D("1.2")
+    assert snapshot.projected_step == 0
+    # First day of data: the 2-5 step starts at a total of 6 kWh, so 5.999 in all may be used.
+    assert snapshot.headroom_kwh == D("4.199")
+    assert snapshot.headroom_kw == D("8.398")
+    # Any more energy raises the mean while fewer than 3 days are known.
+    assert snapshot.mean_headroom_kwh == 0
+
+
+def test_period_seen_only_in_part_is_not_counted() -> None:
+    tracker = CapacityTracker(timezone=OSLO)
+    power_run(tracker, local(OSLO, 2026, 2, 4, 13, 20, 6), local(OSLO, 2026, 2, 4, 14, 10), "2.0")
+    snapshot = tracker.snapshot(local(OSLO, 2026, 2, 4, 13, 50))
+    assert snapshot.energy_so_far_kwh is None
+    assert snapshot.estimated_energy_kwh is None
+    assert snapshot.headroom_kwh is None
+    assert tracker.month_result(local(OSLO, 2026, 2, 4)).peaks == ()
+    # From 14:00 on, the period was seen whole: 9 min 54 s of 2 kW by the last reading.
+    assert tracker.snapshot().energy_so_far_kwh == D("0.33")
+
+
+def test_gap_in_power_readings_makes_the_period_unknown() -> None:
+    tracker = CapacityTracker(timezone=OSLO)
+    power_run(tracker, local(OSLO, 2026, 2, 4, 12, 59, 51), local(OSLO, 2026, 2, 4, 13, 10), "2.0")
+    power_run(tracker, local(OSLO, 2026, 2, 4, 13, 20), local(OSLO, 2026, 2, 4, 14, 10), "2.0")
+    assert tracker.snapshot(local(OSLO, 2026, 2, 4, 13, 30)).energy_so_far_kwh is None
+    assert tracker.month_result(local(OSLO, 2026, 2, 4)).peaks == ()
+    assert tracker.snapshot().energy_so_far_kwh is not None  # 14:00 onwards is whole again
+    assert tracker.snapshot(local(OSLO, 2026, 2, 4, 14, 30)).energy_so_far_kwh is None  # stale
+
+
+def test_list3_registers_make_hours_exact() -> None:
+    tracker = CapacityTracker(CapacityRules(one_per_day=False), OSLO)
+    power_run(
+        tracker, local(OSLO, 2026, 2, 4, 12, 59, 51), local(OSLO, 2026, 2, 4, 14, 0, 3), "3.6"
+    )
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 0, 10), D("5000.000"))
+    power_run(tracker, local(OSLO, 2026, 2, 4, 14, 0, 12), local(OSLO, 2026, 2, 4, 15, 0, 3), "2.0")
+    tracker.add_register(local(OSLO, 2026, 2, 4, 15, 0, 5), D("5002.150"))
+    peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
+    # 13:00 had no register at its start: the power estimate stays; 14:00 is the register's.
+    assert [(p.start, p.energy_kwh) for p in peaks] == [
+        (utc(2026, 2, 4, 12), D("3.6")),
+        (utc(2026, 2, 4, 13), D("2.150")),
+    ]
+    # 15:00 so far: the register anchors it, power since the boundary (0:00 to 0:03) adds.
+    power_run(
+        tracker, local(OSLO, 2026, 2, 4, 15, 0, 12), local(OSLO, 2026, 2, 4, 15, 30, 3), "2.0"
+    )
+    so_far = tracker.snapshot().energy_so_far_kwh
+    assert so_far == D("2.0") * (30 * 60 + 3) / 3600
+
+
+def test_slow_meter_clock_register_before_the_hour() -> None:
+    tracker = CapacityTracker(timezone=OSLO)
+    tracker.add_register(local(OSLO, 2026, 2, 4, 13, 59, 58), D("100"))  # meter 2 s slow
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 59, 57), D("103.5"))
+    peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
+    assert [(p.start, p.energy_kwh) for p in peaks] == [(utc(2026, 2, 4, 13), D("3.5"))]
+
+
+def _two_hours_with_a_bad_list3(second_list3: str | None) -> CapacityTracker:
+    tracker = CapacityTracker(timezone=OSLO)
+    power_run(
+        tracker, local(OSLO, 2026, 2, 4, 13, 59, 51), local(OSLO, 2026, 2, 4, 14, 0, 3), "3.0"
+    )
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 0, 10), D("100.000"))
+    power_run(tracker, local(OSLO, 2026, 2, 4, 14, 0, 12), local(OSLO, 2026, 2, 4, 15, 0, 3), "3.0")
+    if second_list3 is not None:
+        tracker.add_register(local(OSLO, 2026, 2, 4, 15, 0, 10), D(second_list3))
+    power_run(tracker, local(OSLO, 2026, 2, 4, 15, 0, 12), local(OSLO, 2026, 2, 4, 16, 0, 3), "3.0")
+    tracker.add_register(local(OSLO, 2026, 2, 4, 16, 0, 10), D("106.400"))
+    return tracker
+
+
+@pytest.mark.parametrize("second_list3", [None, "100.000"])
+def test_missed_or_repeated_list3_is_shared_not_a_false_peak(second_list3: str | None) -> None:
+    tracker = _two_hours_with_a_bad_list3(second_list3)
+    peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
+    # 6.4 kWh over two hours that power says were equal: 3.2 each, never 0 + 6.4.
+    assert [(p.start, p.energy_kwh) for p in peaks] == [
+        (utc(2026, 2, 4, 13), D("3.2")),
+    ]
+    all_values = tracker._values(date(2026, 2, 1))  # one-per-day hides the twin hour
+    assert sorted((p.start, p.energy_kwh) for p in all_values) == [
+        (utc(2026, 2, 4, 13), D("3.2")),
+        (utc(2026, 2, 4, 14), D("3.2")),
+    ]
+    assert tracker.counts["repeated_register"] == (1 if second_list3 else 0)
+
+
+def test_register_glitches_fall_back_to_power() -> None:
+    tracker = CapacityTracker(timezone=OSLO)
+    power_run(
+        tracker, local(OSLO, 2026, 2, 4, 13, 59, 51), local(OSLO, 2026, 2, 4, 14, 0, 3), "1.8"
+    )
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 0, 10), D("100"))
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 10), D("99"))  # backwards: baseline gone
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 10, 30), D("90000"))  # the new baseline
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 10, 30), D("1"))  # stale time
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 11), D("0"))
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 20), D("100.6"))  # below 90000: rejected
+    power_run(tracker, local(OSLO, 2026, 2, 4, 14, 0, 12), local(OSLO, 2026, 2, 4, 15, 0, 3), "1.8")
+    assert dict(tracker.counts) == {
+        "rejected_register": 2,
+        "stale_register": 1,
+        "invalid_register": 1,
+    }
+    peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
+    assert [(p.start, p.energy_kwh) for p in peaks] == [(utc(2026, 2, 4, 13), D("1.8"))]
+
+
+def test_continuous_registers_with_zero_tolerance() -> None:
+    tracker = CapacityTracker(timezone=OSLO, config=TrackerConfig(boundary_tolerance=timedelta(0)))
+    moment, register = local(OSLO, 2026, 2, 4, 12, 59, 51), D("2000")
+    while moment <= local(OSLO, 2026, 2, 4, 14, 0, 9):
+        tracker.add_power(moment, D("4"))
+        tracker.add_register(moment, register)
+        moment += STEP
+        register += D("0.010")  # 4 kW for 9 s
+    peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
+    assert [(p.start, p.energy_kwh) for p in peaks] == [(utc(2026, 2, 4, 12), D("4.000"))]
+    assert tracker.snapshot().energy_so_far_kwh == D("0.010")
+
+
+def test_restart_mid_hour_continues_as_if_nothing_happened() -> None:
+    start, stop = local(OSLO, 2026, 2, 4, 12, 59, 51), local(OSLO, 2026, 2, 4, 13, 20)
+    steady = CapacityTracker(timezone=OSLO)
+    power_run(steady, start, stop, "3.6")
+    power_run(steady, local(OSLO, 2026, 2, 4, 13, 22), local(OSLO, 2026, 2, 4, 13, 40), "3.6")
+
+    before = CapacityTracker(timezone=OSLO)
+    power_run(before, start, stop, "3.6")
+    saved = json.loads(json.dumps(before.to_dict()))
+    assert saved["version"] == 1
+    after = CapacityTracker.from_dict(saved, timezone=OSLO)
+    # Home Assistant was down for two minutes: bridged, as the gap is under max_power_gap.
+    power_run(after, local(OSLO, 2026, 2, 4, 13, 22), local(OSLO, 2026, 2, 4, 13, 40), "3.6")
+    assert after.snapshot() == steady.snapshot()
+    assert after.snapshot().energy_so_far_kwh == D("2.4")
+
+
+def test_restored_state_with_registers_and_closed_periods() -> None:
+    tracker = _two_hours_with_a_bad_list3(None)
+    restored = CapacityTracker.from_dict(json.loads(json.dumps(tracker.to_dict())), timezone=OSLO)
+    assert restored.to_dict() == tracker.to_dict()
+    assert restored.snapshot() == tracker.snapshot()
+
+
+def test_bad_state_and_inputs() -> None:
+    with pytest.raises(StateFormatError, match="version"):
+        CapacityTracker.from_dict({"version": 2})
+    good = CapacityTracker(timezone=OSLO).to_dict()
+    with pytest.raises(StateFormatError):
+        CapacityTracker.from_dict({**good, "closed": {"x": ["1", True]}})
+    with pytest.raises(StateFormatError):
+        CapacityTracker.from_dict({**good, "power": ["2026-01-01T00:00:00+00:00"]})
+    tracker = CapacityTracker(timezone=OSLO)
+    tracker.add_power(utc(2026, 1, 1), -1)
+    tracker.add_power(utc(2026, 1, 1), float("nan"))
+    tracker.add_period(utc(2026, 1, 1), -3)
+    assert dict(tracker.counts) == {"invalid_power": 2, "invalid_period": 1}
+    with pytest.raises(NaiveDatetimeError):
+        tracker.add_power(datetime(2026, 1, 1), 1)
+
+
+def test_headroom_by_hand() -> None:
+    # Other days: 6.0, 4.0 and 3.0 kWh; today (the 4th) nothing closed yet; 1.0 kWh used by 14:30.
+    tracker = CapacityTracker(CapacityRules(step_prices=PRICES), OSLO)
+    for day, kwh in [(1, "6.0"), (2, "4.0"), (3, "3.0")]:
+        tracker.add_period(local(OSLO, 2026, 2, day, 18), D(kwh))
+    power_run(tracker, local(OSLO, 2026, 2, 4, 13, 59, 51), local(OSLO, 2026, 2, 4, 14, 30), "2.0")
+    snapshot = tracker.snapshot()
+    assert snapshot.energy_so_far_kwh == D("1.0")
+    assert snapshot.month.mean_kw == D(13) / 3
+    assert snapshot.month.step == 1
+    # Total = 10 + max(3, V) must stay under 3 x 5 = 15: V < 5 kWh, so 4.999 - 1.0 remain.
+    assert snapshot.headroom_kwh == D("3.999")
+    assert snapshot.headroom_kw == D("7.998")
+    # The mean stays 13/3 while V <= 3.0 (it would then replace the 3rd's 3.0).
+    assert snapshot.mean_headroom_kwh == D("2.000")
+    assert snapshot.mean_headroom_kw == D("4.000")
+    assert (snapshot.estimated_energy_kwh, snapshot.projected_step) == (D("2.0"), 1)
+
+    tracker.add_period(local(OSLO, 2026, 2, 4, 14), D("1.0") + D("3.999"))
+    assert tracker.month_result(local(OSLO, 2026, 2, 4)).step == 1
+    tracker.add_period(local(OSLO, 2026, 2, 4, 14), D("5.000"))
+    assert tracker.month_result(local(OSLO, 2026, 2, 4)).step == 2
+
+
+def test_headroom_when_today_already_has_a_peak_and_at_night() -> None:
+    rules = CapacityRules(night_weight=D("0.5"))
+    values = [
+        Peak(local(OSLO, 2026, 2, 1, 18).astimezone(UTC), D("6.0"), D("6.0")),
+        Peak(local(OSLO, 2026, 2, 2, 18).astimezone(UTC), D("4.0"), D("4.0")),
+        Peak(local(OSLO, 2026, 2, 3, 18).astimezone(UTC), D("3.0"), D("3.0")),
+        Peak(local(OSLO, 2026, 2, 3, 23).astimezone(UTC), D("3.5"), D("7.0")),  # night, 50 %
+    ]
+    # 23:00 on the 3rd: the day's best is 3.5, so V <= 3.5 keeps the mean; V < 5 the step.
+    night = local(OSLO, 2026, 2, 3, 23).astimezone(UTC) + HOUR  # 00:00 on the 4th: night too
+    room = headroom(values, night, D("2.0"), rules, OSLO)
+    assert room.step == 1
+    # Today (the 4th) has nothing: others 6, 4, 3.5 -> rest 10, nth 3.5; kW limit 5 = 10 kWh.
+    assert room.energy_kwh == D("7.999")
+    assert room.mean_energy_kwh == D("5.000")
+    outside = CapacityRules(hours=(6, 22))
+    assert headroom(values, night, D(0), outside, OSLO).energy_kwh is None
+
+
+def test_no_headroom_above_the_top_step() -> None:
+    values = [Peak(utc(2026, 2, d, 12), D(200), D(200)) for d in (1, 2, 3)]
+    room = headroom(values, utc(2026, 2, 4, 12), D(1), CapacityRules(), OSLO)
+    assert room.step == 9
+    assert room.energy_kwh is None
+
+
+# Properties over random months.
+_month_values = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=27 * 24 - 1),  # hour of February
+        st.decimals(min_value=0, max_value=40, places=3),
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_month_values, st.booleans())
+def test_property_mean_never_decreases_within_a_month(
+    entries: list[tuple[int, Decimal]], per_day: bool
+) -> None:
+    tracker = CapacityTracker(CapacityRules(one_per_day=per_day, night_weight=D("0.5")), OSLO)
+    first = local(OSLO, 2026, 2, 1).astimezone(UTC)
+    previous = D(0)
+    for hour, kwh in sorted(dict(entries).items()):
+        tracker.add_period(first + hour * HOUR, kwh)
+        mean = tracker.month_result(first).mean_kw
+        assert mean >= previous
+        previous = mean
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _month_values,
+    st.integers(min_value=0, max_value=27 * 24 - 1),
+    st.decimals(min_value=0, max_value=30, places=3),
+    st.booleans(),
+)
+def test_property_headroom_used_fully_keeps_the_step_and_one_wh_more_raises_it(
+    entries: list[tuple[int, Decimal]], hour: int, used: Decimal, per_day: bool
+) -> None:
+    rules = CapacityRules(one_per_day=per_day, night_weight=D("0.5"))
+    first = local(OSLO, 2026, 2, 1).astimezone(UTC)
+    start = first + hour * HOUR
+    values = [
+        Peak(first + h * HOUR, rules.weight((first + h * HOUR).astimezone(OSLO)) * kwh, kwh)
+        for h, kwh in dict(entries).items()
+        if h != hour
+    ]
+    room = headroom(values, start, used, rules, OSLO)
+
+    def step_with(kwh: Decimal) -> int | None:
+        weight = rules.weight(start.astimezone(OSLO))
+        peaks = select_peaks([*values, Peak(start, weight * kwh, kwh)], rules, OSLO)
+        return rules.step(sum((p.value_kw for p in peaks), D(0)))
+
+    assert step_with(used) == room.step
+    if room.energy_kwh is not None:
+        assert step_with(used + room.energy_kwh) == room.step
+        if room.energy_kwh > 0:
+            assert step_with(used + room.energy_kwh + D("0.001")) != room.step
+    assert room.mean_energy_kwh is not None
+    peaks_before = select_peaks([*values, Peak(start, D(0), D(0))], rules, OSLO)
+    peaks_after = select_peaks(
+        [
+            *values,
+            Peak(start, rules.weight(start.astimezone(OSLO)) * (used + room.mean_energy_kwh), D(0)),
+        ],
+        rules,
+        OSLO,
+    )
+    kept = select_peaks(
+        [*values, Peak(start, rules.weight(start.astimezone(OSLO)) * used, D(0))], rules, OSLO
+    )
+    total = sum((p.value_kw for p in kept), D(0))
+    assert sum((p.value_kw for p in peaks_after), D(0)) == total
+    assert total >= sum((p.value_kw for p in peaks_before), D(0))
