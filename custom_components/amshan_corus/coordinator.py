@@ -479,6 +479,7 @@ class HanCoordinator(AmshanCorusCoordinator):
                     encoding=None,
                 )
             )
+        self.connected = True  # to the MQTT integration; the broker link is its business
 
     @callback
     def _mqtt_message(self, decoder: PayloadDecoder, msg: ReceiveMessage) -> None:

@@ -1,0 +1,53 @@
+"""Diagnostics: redacted entry, merged values, counters and the last raw messages as hex."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from custom_components.amshan_corus.const import (
+    CONF_AUTHENTICATION_KEY,
+    CONF_ENCRYPTION_KEY,
+    CONF_TOPICS,
+    Connection,
+)
+from tests.conftest import AIDON_METER_ID, aidon_lists, meter_entry, setup_entry
+
+LIST_1, LIST_2, LIST_3 = aidon_lists()
+KEY = "000102030405060708090a0b0c0d0e0f"
+
+
+async def test_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    mqtt_mock: Any,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Keys, topics, meter ids and the title never leave; frames and counters do."""
+    entry = meter_entry(
+        Connection.HAN_MQTT,
+        **{CONF_TOPICS: ["tibber/pulse"], CONF_ENCRYPTION_KEY: KEY, CONF_AUTHENTICATION_KEY: KEY},
+    )
+    await setup_entry(hass, entry)
+    for frame in (LIST_1, LIST_2, LIST_3):
+        async_fire_mqtt_message(hass, "tibber/pulse", frame)
+        await hass.async_block_till_done()
+    async_fire_mqtt_message(hass, "tibber/pulse", "Debug: Cap voltage critical!")
+    await hass.async_block_till_done()
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics == snapshot(exclude=props("received", "last_message"))
+    text = repr(diagnostics)
+    assert KEY not in text
+    assert AIDON_METER_ID not in text
+    assert AIDON_METER_ID.encode().hex() not in text
+    assert len(diagnostics["raw_messages"]) == 3
+    assert diagnostics["counters"]["ignored"] == 1
