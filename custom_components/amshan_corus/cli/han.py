@@ -17,7 +17,7 @@ from typing import Any
 
 from ..protocol.han.bridges import parse_hex_text
 from ..protocol.han.decode import decode_any
-from ..protocol.han.errors import DecodeError, HanError
+from ..protocol.han.errors import DecodeError, DecryptionError, FrameError, HanError
 from ..protocol.han.models import MeterMessage, ReadingValue
 from ..protocol.han.security import SecurityKeys
 from ..protocol.han.simulator import Cadence, HanSimulator
@@ -150,9 +150,12 @@ def _decode(args: argparse.Namespace) -> int:
 def _decode_hex(text: str, keys: SecurityKeys | None, *, summary: bool) -> int:
     try:
         data = parse_hex_text(text)
+    except DecodeError as err:
+        raise CliError(f"--hex: {err}") from err
+    try:
         messages = decode_any(data, keys=keys)
     except HanError as err:
-        raise CliError(str(err)) from err
+        raise CliError(_explain(err)) from err
     for message in messages:
         _print(message_json(message))
     if summary:
@@ -161,6 +164,14 @@ def _decode_hex(text: str, keys: SecurityKeys | None, *, summary: bool) -> int:
             {"summary": {"bytes": len(data), "frames": frames, "messages": frames, "rejected": 0}}
         )
     return 0
+
+
+def _explain(err: HanError) -> str:
+    if isinstance(err, DecryptionError):
+        return f"cannot decrypt: {err}"
+    if isinstance(err, FrameError):
+        return f"damaged frame: {err}"
+    return f"not a meter message: {err}"
 
 
 def _decode_file(path: Path, keys: SecurityKeys | None, *, summary: bool) -> int:
@@ -173,7 +184,7 @@ def _decode_file(path: Path, keys: SecurityKeys | None, *, summary: bool) -> int
         for message in decoder.feed(data[offset : offset + FILE_CHUNK]):
             _print(message_json(message))
     if decoder.messages == 0:
-        reason = f"; last error: {decoder.last_error}" if decoder.last_error else ""
+        reason = f"; last error: {_explain(decoder.last_error)}" if decoder.last_error else ""
         raise CliError(
             f"no meter message in {path} ({decoder.bytes} bytes, {decoder.frames} intact "
             f"frames, {decoder.rejected} rejected){reason}"
