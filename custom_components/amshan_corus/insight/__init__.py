@@ -14,10 +14,13 @@ from .capacity import (
     MonthlyPeak,
     MonthResult,
     Peak,
+    PeakDataError,
     TrackerConfig,
     belgian_capacity,
     headroom,
     history_month,
+    parse_month_peak,
+    parse_peak_history,
     select_peaks,
 )
 from .common import InsightError, NaiveDatetimeError, StateFormatError
@@ -39,11 +42,14 @@ __all__ = [
     "NaiveDatetimeError",
     "Outcome",
     "Peak",
+    "PeakDataError",
     "StateFormatError",
     "StatisticRow",
     "TrackerConfig",
     "belgian_capacity",
     "headroom",
     "history_month",
+    "parse_month_peak",
+    "parse_peak_history",
     "select_peaks",
 ]

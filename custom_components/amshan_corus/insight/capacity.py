@@ -41,8 +41,11 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from ..protocol.han.errors import DecodeError
+from ..protocol.han.p1 import parse_p1_timestamp
 from .common import (
     HOUR,
+    InsightError,
     Number,
     StateFormatError,
     floor_to_period,
@@ -766,10 +769,13 @@ def history_month(stamp: datetime, peak_at: datetime | None, timezone: ZoneInfo)
     """The month a 98.1.0 entry belongs to.
 
     The entry's own stamp is the moment its month closed (`200501000000S` for April, whose
-    peak is at `200423192538S`), so the peak time decides and the stamp minus a second is the
-    fallback.
+    peak is at `200423192538S`), so the peak time decides; the stamp minus a second is the
+    fallback when the peak time is missing or not before the stamp.
     """
-    moment = peak_at if peak_at is not None else stamp - timedelta(seconds=1)
+    if peak_at is not None and to_utc(peak_at) < to_utc(stamp):
+        moment = peak_at
+    else:  # no peak time, or a placeholder at the stamp itself
+        moment = stamp - timedelta(seconds=1)
     return to_utc(moment).astimezone(timezone).date().replace(day=1)
 
 
@@ -794,3 +800,55 @@ def belgian_capacity(
         months=months,
         floor_kw=floor_kw,
     )
+
+
+class PeakDataError(InsightError, ValueError):
+    """A Belgian peak line (1-0:1.6.0, 0-0:98.1.0) whose values do not have the known layout."""
+
+
+def _kilowatts(text: str) -> Decimal:
+    digits, _, unit = text.partition("*")
+    value = Decimal(digits) if digits.replace(".", "", 1).isdigit() else None
+    if value is None or unit not in {"kW", "W"}:
+        raise PeakDataError(f"not a demand value in kW or W: {text!r}")
+    return value if unit == "kW" else value / 1000
+
+
+def _p1_time(text: str, timezone: ZoneInfo) -> datetime:
+    try:
+        return parse_p1_timestamp(text, timezone)
+    except DecodeError as err:
+        raise PeakDataError(str(err)) from err
+
+
+def parse_month_peak(values: Sequence[str], timezone: ZoneInfo) -> MonthlyPeak:
+    """`1-0:1.6.0(200509134558S)(02.589*kW)` as its value groups -> this month's peak."""
+    if len(values) != 2:
+        raise PeakDataError(f"1-0:1.6.0 needs a timestamp and a value, got {list(values)!r}")
+    at = _p1_time(values[0], timezone)
+    return MonthlyPeak(at.date().replace(day=1), _kilowatts(values[1]), at)
+
+
+def parse_peak_history(values: Sequence[str], timezone: ZoneInfo) -> list[MonthlyPeak]:
+    """`0-0:98.1.0(n)(1-0:1.6.0)(1-0:1.6.0)(stamp)(peak time)(value)...` -> the months' peaks.
+
+    The value groups are the count, the two column codes, then one triplet per month.
+    """
+    if not values or not values[0].isdigit():
+        raise PeakDataError(f"0-0:98.1.0 must start with a count, got {list(values)!r}")
+    count = int(values[0])
+    triplets = values[3:]
+    if len(values) < 3 or len(triplets) != 3 * count:
+        raise PeakDataError(f"0-0:98.1.0 announces {count} months but has {len(triplets)} values")
+    peaks = []
+    for index in range(count):
+        stamp, at, value = triplets[3 * index : 3 * index + 3]
+        peak_at = _p1_time(at, timezone)
+        peaks.append(
+            MonthlyPeak(
+                history_month(_p1_time(stamp, timezone), peak_at, timezone),
+                _kilowatts(value),
+                peak_at,
+            )
+        )
+    return peaks
