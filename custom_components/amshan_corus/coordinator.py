@@ -504,24 +504,20 @@ class HanCoordinator(AmshanCorusCoordinator):
             self._publish(message)
 
 
+# Each step of a Corus session (converters sit behind GSM or serial-to-TCP gateways).
+CORUS_TIMEOUT: Final = 20.0
+
+
 class CorusCoordinator(AmshanCorusCoordinator):
     """An Itron/Actaris Corus gas volume converter, read once per interval."""
 
-    def __init__(
-        self,
-        hass: HomeAssistant,
-        entry: AmshanCorusConfigEntry,
-        *,
-        timeout: float | None = None,
-    ) -> None:
+    def __init__(self, hass: HomeAssistant, entry: AmshanCorusConfigEntry) -> None:
         seconds = entry.options.get(CONF_POLL_INTERVAL)
         interval = timedelta(seconds=seconds) if seconds else DEFAULT_POLL_INTERVAL
         super().__init__(hass, entry, update_interval=interval)
         data = entry.data
         self.timezone = ZoneInfo(data.get(CONF_TIMEZONE) or hass.config.time_zone)
-        client_options: dict[str, Any] = {"timezone": self.timezone}
-        if timeout is not None:
-            client_options["timeout"] = timeout
+        client_options: dict[str, Any] = {"timezone": self.timezone, "timeout": CORUS_TIMEOUT}
         if password := data.get(CONF_PASSWORD):
             client_options["password"] = password
         self.client = CorusClient(data[CONF_HOST], data[CONF_PORT], **client_options)
