@@ -516,3 +516,48 @@ def test_property_headroom_used_fully_keeps_the_step_and_one_wh_more_raises_it(
     total = sum((p.value_kw for p in kept), D(0))
     assert sum((p.value_kw for p in peaks_after), D(0)) == total
     assert total >= sum((p.value_kw for p in peaks_before), D(0))
+
+
+def test_live_tracking_through_the_october_dst_night() -> None:
+    tracker = CapacityTracker(CapacityRules(one_per_day=False, peaks=10), OSLO)
+    power_run(tracker, utc(2026, 10, 24, 21, 59, 51), utc(2026, 10, 25, 3, 0, 3), "2.0")
+    values = tracker.month_result(utc(2026, 10, 25)).peaks
+    assert sorted(p.start for p in values) == [utc(2026, 10, 24, 22) + n * HOUR for n in range(5)]
+    assert {p.energy_kwh for p in values} == {D("2.0")}
+    local_hours = sorted((p.start, p.start.astimezone(OSLO).hour) for p in values)
+    assert [hour for _, hour in local_hours] == [0, 1, 2, 2, 3]
+
+
+def test_live_hour_at_the_month_turn_goes_to_its_own_month() -> None:
+    tracker = CapacityTracker(timezone=STOCKHOLM)
+    power_run(
+        tracker,
+        local(STOCKHOLM, 2026, 1, 31, 22, 59, 51),
+        local(STOCKHOLM, 2026, 1, 31, 23, 0, 3),
+        "3",
+    )
+    tracker.add_register(local(STOCKHOLM, 2026, 1, 31, 23, 0, 5), D("700.000"))
+    power_run(
+        tracker, local(STOCKHOLM, 2026, 1, 31, 23, 0, 12), local(STOCKHOLM, 2026, 2, 1, 0, 30), "3"
+    )
+    tracker.add_register(
+        local(STOCKHOLM, 2026, 2, 1, 0, 0, 5), D("702.900")
+    )  # sent late: still the 00:00 one
+    snapshot = tracker.snapshot(local(STOCKHOLM, 2026, 2, 1, 0, 30))
+    assert snapshot.month.month == date(2026, 2, 1)
+    assert snapshot.month.peaks == ()
+    assert snapshot.previous_month is not None
+    assert [(p.start, p.energy_kwh) for p in snapshot.previous_month.peaks] == [
+        (utc(2026, 1, 31, 22), D("2.900"))
+    ]
+    assert snapshot.energy_so_far_kwh == D("1.495")  # 3 kW until the last reading, 00:29:54
+
+
+def test_period_outside_the_counted_window_has_no_limit() -> None:
+    tracker = CapacityTracker(CapacityRules(hours=(7, 19)), OSLO)
+    power_run(tracker, local(OSLO, 2026, 2, 4, 19, 59, 51), local(OSLO, 2026, 2, 4, 20, 30), "9")
+    snapshot = tracker.snapshot()
+    assert snapshot.period_counts is False
+    assert snapshot.energy_so_far_kwh == D("4.5")
+    assert (snapshot.headroom_kwh, snapshot.mean_headroom_kwh) == (None, None)
+    assert snapshot.projected_mean_kw == 0
