@@ -6,7 +6,10 @@ xorout 0xFFFF, sent least significant byte first. check("123456789") == 0x906E.
 
 from __future__ import annotations
 
+from array import array
 import binascii
+from functools import cache
+import sys
 
 # binascii.crc_hqx is the same polynomial computed MSB-first (CRC-16/IBM-3740) in C.
 # A reflected CRC equals the MSB-first CRC over bit-reversed bytes, bit-reversed at the end,
@@ -43,13 +46,34 @@ def _arc_table() -> tuple[int, ...]:
 _ARC_TABLE = _arc_table()
 
 
+@cache
+def _arc_table16() -> array[int]:
+    """CRC-16/ARC of the register after two more bytes, indexed by register ^ next 16 bits.
+
+    Halves the Python-level loop of `crc16_arc` (a P1 readout is about 1 KiB).
+    """
+    table8 = _ARC_TABLE
+    table = array("H", bytes(2 * 65536))
+    for value in range(65536):
+        first = (value >> 8) ^ table8[value & 0xFF]
+        table[value] = (first >> 8) ^ table8[first & 0xFF]
+    return table
+
+
 def crc16_arc(data: bytes | bytearray | memoryview) -> int:
     """CRC-16/ARC (P1 readouts, over '/' .. '!'): poly 0x8005 reflected, init 0, xorout 0.
 
     check("123456789") == 0xBB3D.
     """
+    data = bytes(data)
+    even = len(data) & ~1
+    words = array("H", data[:even])
+    if sys.byteorder == "big":
+        words.byteswap()  # the first byte of each pair goes into the register's low byte
+    table = _arc_table16()
     crc = 0
-    table = _ARC_TABLE
-    for byte in bytes(data):
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    for word in words:
+        crc = table[crc ^ word]
+    if even != len(data):
+        crc = (crc >> 8) ^ _ARC_TABLE[(crc ^ data[-1]) & 0xFF]
     return crc

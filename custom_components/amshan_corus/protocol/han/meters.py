@@ -282,7 +282,12 @@ def _manufacturer_from_text(value: Data) -> str | None:
 
 def _manufacturer(items: Sequence[_Item], system_title: bytes | None) -> str | None:
     for item in items:
-        if item.name == "list_ver_id" or (item.obis and obis_name(item.obis) == "list_ver_id"):
+        # The list version id, or the COSEM logical device name, which starts with the FLAG id.
+        if (
+            item.name == "list_ver_id"
+            or item.obis == "0-0:42.0.0"
+            or (item.obis and obis_name(item.obis) == "list_ver_id")
+        ):
             found = _manufacturer_from_text(item.value)
             if found:
                 return found
