@@ -15,6 +15,7 @@ from custom_components.amshan_corus.protocol.corus.databases import (
     load_database_layouts,
     parse_records,
 )
+from custom_components.amshan_corus.protocol.corus.datatypes import EncodableValue
 from custom_components.amshan_corus.protocol.corus.errors import (
     CorusEncodeError,
     CorusProtocolError,
@@ -62,7 +63,7 @@ def test_offsets_follow_the_documented_tables() -> None:
 def test_scaling_pulse_weight_then_divide() -> None:
     layout = get_layout("hourly", 90)
     assert layout is not None
-    values = {
+    values: dict[str, EncodableValue] = {
         "record_duration": 60,
         "status": 0,
         "end_date": datetime(2024, 5, 1, 13, tzinfo=UTC),

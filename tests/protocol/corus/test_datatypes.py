@@ -80,6 +80,7 @@ def test_date_time_zones() -> None:
     data = bytes.fromhex("9b da 8e 52")  # 2020-10-07 13:42:27 converter time
     local = dt.DATE.decode(data, OSLO)
     assert local == datetime(2020, 10, 7, 13, 42, 27, tzinfo=OSLO)
+    assert isinstance(local, datetime)
     assert local.utcoffset() is not None
     # Aware datetimes are converted to the converter's zone before encoding.
     assert dt.DATE.encode(datetime(2020, 10, 7, 11, 42, 27, tzinfo=UTC), OSLO) == data

@@ -219,18 +219,18 @@ class CorusSession:
             raise CorusProtocolError(f"password answered {answer.hex()}, not ACK")
 
     async def _read_ident(self) -> str:
-        ident = bytearray()
+        reader = self._link.reader
         async with self._link.step("sign-on identification"):
             skipped = 0
-            while (byte := await self._link.reader.readexactly(1)) != b"/":
+            while await reader.readexactly(1) != b"/":
                 skipped += 1
                 if skipped > MAX_IDENT_LENGTH:
                     raise CorusProtocolError("no identification ('/...') after sign-on")
+            ident = bytearray(b"/")
             while not ident.endswith(b"\n"):
-                ident += byte
                 if len(ident) > MAX_IDENT_LENGTH:
                     raise CorusProtocolError("identification line longer than 100 bytes")
-                byte = await self._link.reader.readexactly(1)
+                ident += await reader.readexactly(1)
         return ident.decode("latin-1").strip()
 
     async def _read_password_prompt(self) -> bytes:

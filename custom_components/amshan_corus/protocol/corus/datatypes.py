@@ -194,6 +194,7 @@ class _MantissaExponent(DataType):
     length = 2
     mantissa_bits: ClassVar[int]
     exponents: ClassVar[tuple[int, ...]]  # indexed by the exponent field
+    _exact_order: ClassVar[tuple[int, ...]]  # fields by |exponent|
 
     def _decode(self, data: bytes, tz: tzinfo) -> Value:
         raw = int.from_bytes(data, "little")
@@ -205,19 +206,16 @@ class _MantissaExponent(DataType):
         if number < 0:
             raise CorusEncodeError(f"{self.name} cannot encode negative {value}")
         limit = (1 << self.mantissa_bits) - 1
-        candidates: list[tuple[int, int, int, int]] = []
-        for field, exponent in enumerate(self.exponents):
-            scaled = _scaled_integer(number, exponent)
-            top = limit - 1 if field == len(self.exponents) - 1 else limit  # all-FF is None
-            if scaled <= top:
-                if scaled.scaleb(exponent) == number:  # exact: exponent nearest 10^0
-                    candidates.append((0, abs(exponent), -field, int(scaled)))
-                else:  # rounded: the most precise
-                    candidates.append((1, field, -field, int(scaled)))
-        if not candidates:
-            raise CorusEncodeError(f"{self.name} cannot encode {value} (too large)")
-        _, _, negative_field, mantissa = min(candidates)
-        return (mantissa | (-negative_field << self.mantissa_bits)).to_bytes(2, "little")
+        last = len(self.exponents) - 1
+        for field in self._exact_order:  # exact: the exponent nearest 10^0 first
+            scaled = number.scaleb(-self.exponents[field])
+            if scaled <= limit - (field == last) and scaled == scaled.to_integral_value():
+                return (int(scaled) | (field << self.mantissa_bits)).to_bytes(2, "little")
+        for field, exponent in enumerate(self.exponents):  # rounded: the finest that fits
+            mantissa = _scaled_integer(number, exponent)
+            if mantissa <= limit - (field == last):  # the top code of the last is no value
+                return (int(mantissa) | (field << self.mantissa_bits)).to_bytes(2, "little")
+        raise CorusEncodeError(f"{self.name} cannot encode {value} (too large)")
 
 
 class Float2Type(_MantissaExponent):
@@ -226,6 +224,7 @@ class Float2Type(_MantissaExponent):
     name = "Float2"
     mantissa_bits = 15
     exponents = (-3, -2)
+    _exact_order = (1, 0)
 
 
 class Float3Type(_MantissaExponent):
@@ -234,6 +233,7 @@ class Float3Type(_MantissaExponent):
     name = "Float3"
     mantissa_bits = 14
     exponents = (-1, 0, 1, 2)
+    _exact_order = (1, 0, 2, 3)
 
 
 class IndexType(DataType):
