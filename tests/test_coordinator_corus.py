@@ -172,7 +172,7 @@ async def test_index_going_backwards_is_not_published(
 async def test_wrong_password_is_a_setup_error(
     hass: HomeAssistant, converter: CorusSimulator
 ) -> None:
-    """A refused password cannot heal by retrying: a setup error telling what to do."""
+    """A refused password cannot heal by retrying: Home Assistant asks for the right one."""
     converter.faults = SimulatorFaults(required_password="SECRET")
     entry = corus_entry(converter, **{CONF_PASSWORD: "WRONG"})
     entry.add_to_hass(hass)
@@ -181,6 +181,8 @@ async def test_wrong_password_is_a_setup_error(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert entry.reason is not None
     assert "refused the password" in entry.reason
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
 
 
 async def test_configured_password_is_used(hass: HomeAssistant, converter: CorusSimulator) -> None:

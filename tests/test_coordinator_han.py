@@ -14,7 +14,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 
 from custom_components.amshan_corus.const import (
+    CONF_AUTHENTICATION_KEY,
     CONF_BAUDRATE,
+    CONF_ENCRYPTION_KEY,
     CONF_PARITY,
     CONF_SCALE_CURRENT,
     CONF_SCALE_ENERGY,
@@ -23,18 +25,23 @@ from custom_components.amshan_corus.const import (
     DOMAIN,
     Connection,
 )
-from custom_components.amshan_corus.coordinator import HanCoordinator
+from custom_components.amshan_corus.coordinator import (
+    KEY_FAILURES_BEFORE_REAUTH,
+    HanCoordinator,
+)
 from custom_components.amshan_corus.protocol.han.simulator import Cadence, HanSimulator
 from tests.conftest import (
     AIDON_METER_ID,
     aidon_lists,
     han_frame,
     meter_entry,
+    sensor_state,
     setup_entry,
     shared_vector,
     unload_entry,
     wait_until,
 )
+from tests.protocol.han.vectors import vector
 
 METER_ID = AIDON_METER_ID
 LIST_1, LIST_2, LIST_3 = aidon_lists()
@@ -293,4 +300,40 @@ async def test_current_transformer_scaling(hass: HomeAssistant, mqtt_mock: Any) 
     assert coordinator.data is not None
     assert str(coordinator.data.value("current_l1")) == "52.0"  # 1.3 A x 40
     assert str(coordinator.data.value("voltage_l1")) == "227.6"
+    await unload_entry(hass, entry)
+
+
+ENC_KEY = "00112233445566778899AABBCCDDEEFF"
+AUTH_KEY = "FFEEDDCCBBAA99887766554433221100"
+
+
+async def test_encrypted_meter_with_its_keys(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """A Kamstrup Omnipower's AES-GCM frames decode with the configured keys."""
+    entry = meter_entry(
+        Connection.HAN_MQTT,
+        unique_id="omnipower",
+        **{CONF_TOPICS: ["han"], CONF_ENCRYPTION_KEY: ENC_KEY, CONF_AUTHENTICATION_KEY: AUTH_KEY},
+    )
+    coordinator = await setup(hass, entry)
+    async_fire_mqtt_message(hass, "han", vector("ENC-01"))
+    await hass.async_block_till_done()
+    assert coordinator.stats.decode_errors == 0
+    assert sensor_state(hass, entry, "active_power_import").state == "1.083"  # 1083 W
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+    await unload_entry(hass, entry)
+
+
+async def test_missing_key_asks_for_it(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """Encrypted frames and no key: after a few frames, a reauth flow asks for the key."""
+    entry = meter_entry(Connection.HAN_MQTT, unique_id="omnipower", **{CONF_TOPICS: ["han"]})
+    coordinator = await setup(hass, entry)
+    for _ in range(KEY_FAILURES_BEFORE_REAUTH):
+        async_fire_mqtt_message(hass, "han", vector("ENC-01"))
+        await hass.async_block_till_done()
+    assert coordinator.stats.decode_errors == KEY_FAILURES_BEFORE_REAUTH
+    assert coordinator.stats.last_error is not None
+    assert coordinator.stats.last_error.startswith("KeyRequiredError")
+    assert coordinator.data is None  # nothing published
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
     await unload_entry(hass, entry)

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryError
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -281,6 +281,7 @@ class HanTiming:
 
 
 DEFAULT_HAN_TIMING: Final = HanTiming()
+KEY_FAILURES_BEFORE_REAUTH: Final = 3
 
 
 class _ByteSource(Protocol):
@@ -318,6 +319,8 @@ class HanCoordinator(AmshanCorusCoordinator):
         self._stale_timer: CALLBACK_TYPE | None = None
         self._decoder: MeterStreamDecoder | None = None
         self._counted = (0, 0, 0)  # decoder counters already added to stats
+        self._key_failures = 0  # frames failing decryption since the last good message
+        self._reauth_started = False
 
     async def async_start(self) -> None:
         """Start receiving: the supervising task, or the MQTT subscriptions."""
@@ -391,10 +394,30 @@ class HanCoordinator(AmshanCorusCoordinator):
             return
         now = (decoder.rejected, decoder.decode_errors, decoder.messages)
         self.stats.rejected += now[0] - self._counted[0]
-        self.stats.decode_errors += now[1] - self._counted[1]
+        failed = now[1] - self._counted[1]
+        self.stats.decode_errors += failed
         self._counted = now
         if (error := decoder.last_error) is not None:
             self.stats.last_error = f"{type(error).__name__}: {error}"
+            if failed and isinstance(error, DecryptionError):
+                self._key_failed(failed)
+
+    @callback
+    def _key_failed(self, frames: int) -> None:
+        """Frames that only a (right) key would open: after a few, ask the user for the key.
+
+        A wrong or missing key fails every frame, so waiting helps nothing; the reauth flow
+        (the config flow's reauth step) asks for the keys and proves them before saving.
+        """
+        self._key_failures += frames
+        if self._key_failures >= KEY_FAILURES_BEFORE_REAUTH and not self._reauth_started:
+            self._reauth_started = True
+            LOGGER.warning(
+                "%s: the meter's frames cannot be decrypted (%s); asking for the key",
+                self.config_entry.title,
+                self.stats.last_error,
+            )
+            self.config_entry.async_start_reauth(self.hass)
 
     @callback
     def _set_connected(self, connected: bool) -> None:
@@ -417,6 +440,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         self.stats.messages += 1
         self.stats.last_message = now
         self.stats.raw.append((now, message.raw))
+        self._key_failures = 0
         readings = {
             key: (reading.value, reading.unit, reading.timestamp, not _is_sub_meter(reading.obis))
             for key, reading in message.readings.items()
@@ -495,6 +519,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         except DecryptionError as err:
             self.stats.decode_errors += 1
             self.stats.last_error = f"{type(err).__name__}: {err}"
+            self._key_failed(1)
             return
         except DecodeError:
             # Bridges publish their own text on the same topic ("Debug: WiFi ps disable").
@@ -530,7 +555,7 @@ class CorusCoordinator(AmshanCorusCoordinator):
             reading = await self.client.read_all()
         except CorusAuthenticationError as err:
             self.stats.last_error = str(err)
-            raise ConfigEntryError(
+            raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="invalid_password"
             ) from err
         except UnsupportedFirmwareError as err:
