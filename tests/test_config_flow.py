@@ -11,14 +11,16 @@ from pathlib import Path
 import re
 from typing import Any
 from unittest.mock import AsyncMock, patch
+from zoneinfo import ZoneInfo
 
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT
+from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 import serialx
+import voluptuous as vol
 
 from custom_components.amshan_corus import config_flow
 from custom_components.amshan_corus.const import (
@@ -36,6 +38,9 @@ from custom_components.amshan_corus.const import (
     DOMAIN,
     Connection,
 )
+from custom_components.amshan_corus.protocol.corus.client import CorusClient
+from custom_components.amshan_corus.protocol.corus.firmware import PARAMETER_MAP_VERSION
+from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator, SimulatorFaults
 from custom_components.amshan_corus.protocol.han.simulator import (
     AIDON_METER_ID,
     Cadence,
@@ -57,6 +62,7 @@ from .protocol.han.sources import (
 TRANSLATIONS = Path(config_flow.__file__).parent / "translations"
 EK = ENCRYPTED_KEYS.encryption_key.hex()
 AK = ENCRYPTED_KEYS.authentication_key.hex() if ENCRYPTED_KEYS.authentication_key else ""
+OSLO = ZoneInfo("Europe/Oslo")
 PROBE_TIMEOUT = 0.5  # seconds: every test source either answers at once or stays silent
 
 type Serve = Callable[..., Awaitable[int]]
@@ -466,6 +472,167 @@ async def test_mqtt_not_set_up_aborts(hass: HomeAssistant) -> None:
     result = await choose(hass, Connection.HAN_MQTT)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "mqtt_not_available"
+
+
+# ----------------------------------------------------------------------------- Corus
+
+
+@pytest.fixture
+async def corus(socket_enabled: None) -> AsyncIterator[CorusSimulator]:
+    """C1's simulated Corus converter (map b0040, announces and accepts "PASS")."""
+    async with CorusSimulator("b0040", timezone=OSLO) as converter:
+        yield converter
+
+
+def corus_input(port: int, **extra: Any) -> dict[str, Any]:
+    return {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_TIMEZONE: "Europe/Oslo", **extra}
+
+
+async def test_corus_creates_the_converter(hass: HomeAssistant, corus: CorusSimulator) -> None:
+    hass.config.time_zone = "Europe/Stockholm"
+    result = await choose(hass, Connection.CORUS_TCP)
+    assert result["step_id"] == "corus_tcp"
+    defaults = {
+        str(key): key.default()
+        for key in result["data_schema"].schema
+        if key.default is not vol.UNDEFINED
+    }
+    assert defaults == {CONF_PORT: 4000, CONF_TIMEZONE: "Europe/Stockholm", CONF_POLL_INTERVAL: 300}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], corus_input(corus.port, **{CONF_POLL_INTERVAL: 600.0})
+    )
+    assert result.get("errors") is None, result["description_placeholders"]
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Corus b0040 (127.0.0.1)"
+    assert result["data"] == {
+        CONF_CONNECTION: Connection.CORUS_TCP,
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: corus.port,
+        CONF_TIMEZONE: "Europe/Oslo",
+    }
+    assert result["options"] == {CONF_POLL_INTERVAL: 600}
+    assert result["result"].unique_id is None  # no Corus map has a serial number
+    await corus.wait_idle()
+    assert corus.stats.signed_on == 1
+    assert corus.stats.breaks == 1
+
+    # The same converter (host and port) again is refused before signing on.
+    result = await choose(hass, Connection.CORUS_TCP)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], corus_input(corus.port)
+    )
+    assert result["reason"] == "already_configured"
+    assert corus.stats.sessions == 1
+
+
+async def test_corus_password(hass: HomeAssistant, corus: CorusSimulator) -> None:
+    corus.faults = SimulatorFaults(required_password="4711")
+    result = await choose(hass, Connection.CORUS_TCP)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], corus_input(corus.port)
+    )
+    assert result["errors"] == {CONF_PASSWORD: "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], corus_input(corus.port, **{CONF_PASSWORD: "4711"})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_PASSWORD] == "4711"
+
+
+async def test_corus_unsupported_firmware_map_is_named(
+    hass: HomeAssistant, corus: CorusSimulator
+) -> None:
+    # A converter announcing a map nobody knows (written through the protocol, as a tool would).
+    async with CorusClient("127.0.0.1", corus.port).session() as session:
+        await session.write_parameters([(PARAMETER_MAP_VERSION, "FL_zz999")])
+    result = await choose(hass, Connection.CORUS_TCP)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], corus_input(corus.port)
+    )
+    assert result["errors"] == {"base": "unsupported_firmware"}
+    placeholders = result["description_placeholders"]
+    assert placeholders["map_id"] == "zz999"
+    assert placeholders["known_maps"].startswith("046, 054, 057")
+    assert "b0040" in placeholders["known_maps"].split(", ")
+
+
+async def test_corus_connection_errors(
+    hass: HomeAssistant, corus: CorusSimulator, serve: Serve
+) -> None:
+    result = await choose(hass, Connection.CORUS_TCP)
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, corus_input(corus.port, **{CONF_TIMEZONE: "Mars/Olympus_Mons"})
+    )
+    assert result["errors"] == {CONF_TIMEZONE: "invalid_timezone"}
+
+    port = free_port()
+    result = await hass.config_entries.flow.async_configure(flow_id, corus_input(port))
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert str(port) in result["description_placeholders"]["detail"]
+
+    corus.faults = SimulatorFaults(reply_delay=1.0)
+    with patch.object(config_flow, "CORUS_TIMEOUT", 0.2):
+        result = await hass.config_entries.flow.async_configure(flow_id, corus_input(corus.port))
+    assert result["errors"] == {"base": "timeout"}
+    corus.faults = SimulatorFaults()
+    await corus.wait_idle()
+
+    garbage = await serve([b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+    result = await hass.config_entries.flow.async_configure(flow_id, corus_input(garbage))
+    assert result["errors"] == {"base": "communication_error"}
+    assert result["description_placeholders"]["detail"]
+
+    result = await hass.config_entries.flow.async_configure(flow_id, corus_input(corus.port))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_corus_reconfigure_keeps_the_options(
+    hass: HomeAssistant, corus: CorusSimulator
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_CONNECTION: Connection.CORUS_TCP, **corus_input(1)},
+        options={CONF_POLL_INTERVAL: 900},
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "corus_tcp"
+    assert CONF_POLL_INTERVAL not in map(str, result["data_schema"].schema)  # an option
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], corus_input(corus.port)
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == {CONF_CONNECTION: Connection.CORUS_TCP, **corus_input(corus.port)}
+    assert entry.options == {CONF_POLL_INTERVAL: 900}
+
+
+async def test_corus_reauth_with_the_new_password(
+    hass: HomeAssistant, corus: CorusSimulator
+) -> None:
+    corus.faults = SimulatorFaults(required_password="new")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={
+            CONF_CONNECTION: Connection.CORUS_TCP,
+            **corus_input(corus.port, **{CONF_PASSWORD: "old"}),
+        },
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    assert set(map(str, result["data_schema"].schema)) == {CONF_PASSWORD}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: "old"}
+    )
+    assert result["errors"] == {CONF_PASSWORD: "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: "new"}
+    )
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_PASSWORD] == "new"
 
 
 # ----------------------------------------------------------------------------- reconfigure
