@@ -17,7 +17,6 @@ from custom_components.amshan_corus.insight import (
     NaiveDatetimeError,
     Peak,
     StateFormatError,
-    TrackerConfig,
     headroom,
     select_peaks,
 )
@@ -283,6 +282,8 @@ def test_list3_registers_make_hours_exact() -> None:
 
 def test_slow_meter_clock_register_before_the_hour() -> None:
     tracker = CapacityTracker(timezone=OSLO)
+    # The first reading only shows the pace: before a boundary, it is not taken for it.
+    tracker.add_register(local(OSLO, 2026, 2, 4, 12, 59, 57), D("96.5"))
     tracker.add_register(local(OSLO, 2026, 2, 4, 13, 59, 58), D("100"))  # meter 2 s slow
     tracker.add_register(local(OSLO, 2026, 2, 4, 14, 59, 57), D("103.5"))
     peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
@@ -340,17 +341,22 @@ def test_register_glitches_fall_back_to_power() -> None:
     assert [(p.start, p.energy_kwh) for p in peaks] == [(utc(2026, 2, 4, 13), D("1.8"))]
 
 
-def test_continuous_registers_with_zero_tolerance() -> None:
-    tracker = CapacityTracker(timezone=OSLO, config=TrackerConfig(boundary_tolerance=timedelta(0)))
-    moment, register = local(OSLO, 2026, 2, 4, 12, 59, 51), D("2000")
+@pytest.mark.parametrize("first", [(12, 59, 51), (12, 59, 55)])
+def test_registers_in_every_message_are_points_in_time(first: tuple[int, int, int]) -> None:
+    # A reading lands on 13:00:00 exactly, or the hour falls between two readings.
+    tracker = CapacityTracker(timezone=OSLO)
+    moment, register = local(OSLO, 2026, 2, 4, *first), D("2000")
     while moment <= local(OSLO, 2026, 2, 4, 14, 0, 9):
         tracker.add_power(moment, D("4"))
         tracker.add_register(moment, register)
         moment += STEP
         register += D("0.010")  # 4 kW for 9 s
-    peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
-    assert [(p.start, p.energy_kwh) for p in peaks] == [(utc(2026, 2, 4, 12), D("4.000"))]
-    assert tracker.snapshot().energy_so_far_kwh == D("0.010")
+    (peak,) = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
+    assert peak.start == utc(2026, 2, 4, 12)
+    assert abs(peak.energy_kwh - D(4)) < D("1e-20")
+    so_far = tracker.snapshot().energy_so_far_kwh
+    assert so_far is not None
+    assert abs(so_far - D(4) * (moment - STEP - utc(2026, 2, 4, 13)).seconds / 3600) < D("1e-20")
 
 
 def test_restart_mid_hour_continues_as_if_nothing_happened() -> None:

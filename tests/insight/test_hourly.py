@@ -63,6 +63,7 @@ def test_list3_after_the_hour_books_the_hour_before() -> None:
 )
 def test_clock_drift_maps_to_the_nearest_hour(clock: tuple[int, int, int], start: datetime) -> None:
     engine = HourlyStatistics()
+    engine.add(oslo(2026, 1, 15, 13), 900)  # hourly pace: the next may come a bit early
     update = engine.add(oslo(2026, 1, 15, *clock), 1000)
     assert update.outcome is Outcome.BOOKED
     assert update.rows[0].start == start
@@ -96,6 +97,33 @@ def test_corus_end_dates_from_float_index() -> None:
     assert first[0].state == D("4521.37")  # floats go through str: no binary noise
     assert second[0].delta == D("1.65")
     assert engine.add(utc(2026, 3, 1, 7, 0, 1), 4523.05).outcome is Outcome.BETWEEN_HOURS
+
+
+def test_total_in_every_message_is_taken_at_or_after_the_hour() -> None:
+    engine = HourlyStatistics()
+    moment, register, updates = oslo(2026, 1, 15, 13, 59, 33), 5000, []
+    while moment <= oslo(2026, 1, 15, 15, 0, 13):
+        updates.append((moment, engine.add(moment, register)))
+        moment += timedelta(seconds=10)
+        register += 1  # 1 Wh every 10 s
+    booked = [(at, u.rows) for at, u in updates if u.outcome is Outcome.BOOKED]
+    # Readings every 10 s: only the first at or after the hour is taken (13:59:53 is not).
+    assert booked == [
+        (
+            oslo(2026, 1, 15, 14, 0, 3),
+            (StatisticRow(utc(2026, 1, 15, 12), D("5.003"), D(0), None, 1),),
+        ),
+        (
+            oslo(2026, 1, 15, 15, 0, 3),
+            (StatisticRow(utc(2026, 1, 15, 13), D("5.363"), D("0.360"), D("0.360"), 1),),
+        ),
+    ]
+
+
+def test_first_reading_after_start_is_never_taken_for_the_hour_ahead() -> None:
+    engine = HourlyStatistics()
+    assert engine.add(oslo(2026, 1, 15, 13, 59, 58), 1000).outcome is Outcome.BETWEEN_HOURS
+    assert engine.add(oslo(2026, 1, 15, 14, 59, 58), 2000).outcome is Outcome.BOOKED
 
 
 def _day(

@@ -217,8 +217,9 @@ class TrackerConfig:
     """How readings are taken.
 
     `boundary_tolerance`: a register read this close to a period boundary is the register at
-    that boundary (hourly lists, meter clock a little off); use zero or a few seconds for meters
-    that send their total with every message, whose registers are then exact points in time.
+    that boundary (hourly lists, meter clock a little off). Registers that come more often than
+    that (a total in every message) are taken as exact points in time instead; the very first
+    one is taken for a boundary only at or after it.
     `max_power_gap`: longer gaps between power readings are not bridged. `max_power_kw`: a
     register rising faster (plus 1 kWh for coarse registers) is a glitch.
     """
@@ -310,6 +311,15 @@ class CapacityTracker:
         if registers.last_time is not None and moment <= registers.last_time:
             self.counts["stale_register"] += 1
             return
+        # Hourly registers (list 3) may be stamped a little off the hour; a total sent with
+        # every message is an exact point in time instead, and the boundary lies between two.
+        # Until the pace is known, only a reading at or after the boundary is taken for it.
+        tolerance = self.config.boundary_tolerance
+        if registers.last_time is not None and moment - registers.last_time < tolerance:
+            tolerance = timedelta(0)
+        boundary = nearest_boundary(moment, self.rules.period, tolerance)
+        if registers.last_time is None and boundary is not None and moment < boundary:
+            boundary = None
         if registers.last_value is not None and registers.last_time is not None:
             growth = value - registers.last_value
             hours = Decimal(int((moment - registers.last_time).total_seconds())) / _SECONDS_PER_HOUR
@@ -324,10 +334,10 @@ class CapacityTracker:
                 return
         registers.last_value, registers.last_time = value, moment
         self._touch(moment)
-        boundary = nearest_boundary(moment, self.rules.period, self.config.boundary_tolerance)
         self._roll(max(moment, boundary) if boundary else moment)
         live = self._live_at(moment)
-        if boundary is not None and boundary == live.start:
+        booked = registers.boundary is not None and registers.boundary[0] == boundary
+        if boundary is not None and boundary == live.start and not booked:
             if self._is_repeat(boundary, value):
                 self.counts["repeated_register"] += 1
                 return

@@ -14,9 +14,12 @@ The rules, in the order they are applied:
   register, so a meter clock a few minutes off still books the right hour. Sources whose
   timestamp already is the end of the period (DSMR gas 24.2.1, Corus `end_date`) follow the
   same rule with a tolerance of 0 (`HourlyConfig.gas()`): their stamp is the boundary itself,
-  and DSMR 5's 5-minute gas values must not have 10:55 taken for 11:00. For a total sent with
-  every message, set the tolerance to about the message interval. Readings further from a
-  boundary are skipped as `BETWEEN_HOURS`; the first one accepted for a boundary wins.
+  and DSMR 5's 5-minute gas values must not have 10:55 taken for 11:00. A total sent with every
+  message (readings closer together than the tolerance) is only taken at or after the
+  boundary, so at most one message interval lands in the earlier hour; so is the first
+  reading after start-up, whose pace is not known yet (a missed row is a gap, never a wrong
+  hour). Readings further from a boundary are skipped as `BETWEEN_HOURS`; the first one
+  accepted for a boundary wins.
 - **The first row** is a baseline: its `sum` is 0, as in Home Assistant's own statistics.
 - **Missed hours stay missing.** No rows are invented. The next row's `sum` grows by the whole
   register difference, so that row carries the missed consumption (`hours` > 1 says so; the
@@ -210,6 +213,7 @@ class HourlyStatistics:
         self.config = config or HourlyConfig()
         self._state = state or HourlyState()
         self._counts: Counter[Outcome] = Counter()
+        self._last_seen: datetime | None = None
 
     @property
     def state(self) -> HourlyState:
@@ -228,11 +232,17 @@ class HourlyStatistics:
         return update
 
     def _classify(self, timestamp: datetime, raw: Number) -> HourlyUpdate:
-        boundary = nearest_boundary(timestamp, HOUR, self.config.tolerance)
+        moment = to_utc(timestamp)
+        boundary = nearest_boundary(moment, HOUR, self.config.tolerance)
         number = to_decimal(raw)
         if number is None or number <= 0:
             return HourlyUpdate(Outcome.INVALID)
-        if boundary is None:
+        # Only readings known to come hourly may be taken for the boundary ahead of them.
+        sparse = self._last_seen is not None and (
+            moment - self._last_seen >= self.config.tolerance or moment == self._last_seen
+        )
+        self._last_seen = moment
+        if boundary is None or (moment < boundary and not sparse):
             return HourlyUpdate(Outcome.BETWEEN_HOURS)
         value = number * UNITS[self.config.unit][0]
         start = boundary - HOUR
