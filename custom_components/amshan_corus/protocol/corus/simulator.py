@@ -186,6 +186,9 @@ class CorusSimulator:
         self._busy = asyncio.Lock()
         self._writers: set[asyncio.StreamWriter] = set()
         self._corruptions = 0
+        self._reader = asyncio.StreamReader()  # the current session's, once one runs
+        self._database_frames: list[bytes] = []  # the last database answer, for NAKs
+        self._pushback = b""  # a byte read ahead that starts the next request
         self._by_id = {p.id: p for p in self.parameter_map.parameters.values()}
 
     # ------------------------------------------------------------------ lifecycle
@@ -495,9 +498,18 @@ class CorusSimulator:
         async with asyncio.timeout(IDLE_TIMEOUT):
             return await reader.readexactly(count)
 
+    async def _pause(self, seconds: float) -> None:
+        """Wait before a reply, but end the session if the client gives up meanwhile."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._reader.read(1)  # its break, or the end of the stream
+        except TimeoutError:
+            return
+        raise ConnectionAbortedError("the client gave up while the reply was delayed")
+
     async def _send(self, writer: asyncio.StreamWriter, data: bytes, delay: bool = True) -> None:
         if delay and self.faults.reply_delay:
-            await asyncio.sleep(self.faults.reply_delay)
+            await self._pause(self.faults.reply_delay)
         if not self.fast:
             await asyncio.sleep(random.uniform(0.05, 0.2))  # a GSM modem's round trip
         if not self.faults.tiny_segments:
@@ -509,7 +521,7 @@ class CorusSimulator:
             size = random.randint(1, 3)
             writer.write(data[offset : offset + size])
             await writer.drain()
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0)  # let the segment go out (TCP_NODELAY) before the next
             offset += size
 
     async def _drop_halfway(self, writer: asyncio.StreamWriter, frame: bytes) -> None:
@@ -522,10 +534,18 @@ class CorusSimulator:
         if not await self._sign_on(reader, writer):
             return
         self.stats.signed_on += 1
+        self._reader = reader
+        self._database_frames = []
+        self._pushback = b""
         while True:
-            head = await self._read(reader, 1)
+            head, self._pushback = self._pushback or await self._read(reader, 1), b""
+            if head == NAK and self._database_frames:  # the last database frame was bad
+                self.stats.naks += 1
+                await self._send_database_frame(writer, len(self._database_frames) - 1)
+                continue
             if head[0] != SOH:
                 continue  # stray bytes (a late ACK...) are ignored, as a device would
+            self._database_frames = []
             command = await self._read(reader, 1)
             if command[0] == CMD_BREAK:
                 rest = await self._read(reader, 4)
@@ -647,26 +667,30 @@ class CorusSimulator:
         assert oldest is None or isinstance(oldest, datetime)
         records = self.database_records(database, newest, oldest)
         size = len(records[0]) if records else 0
-        frames = build_database_frames(size, b"".join(records), self.frame_payload)
-        number = 0
-        while number < len(frames):
-            frame = frames[number]
-            if (
-                number == self.faults.corrupt_database_frame
-                and self._corruptions < self.faults.corrupt_times
-            ):
-                self._corruptions += 1
-                frame = frame[:-1] + bytes([frame[-1] ^ 0xFF])
-            if self.faults.drop_mid_frame == "database":
-                await self._drop_halfway(writer, frame)
-            await self._send(writer, frame)
-            if number == len(frames) - 1:
-                return  # no answer follows the last frame
+        self._database_frames = build_database_frames(size, b"".join(records), self.frame_payload)
+        number, last = 0, len(self._database_frames) - 1
+        await self._send_database_frame(writer, number)
+        while number < last:  # no answer follows the last frame, unless it is a NAK
             answer = await self._read(reader, 1)
             if answer == ACK:
                 self.stats.acks += 1
                 number += 1
             elif answer == NAK:
                 self.stats.naks += 1
-            else:
-                return  # the client gave up: the session ends
+            else:  # the client gave up on the answer: what it sent starts its next request
+                self._database_frames = []
+                self._pushback = answer
+                return
+            await self._send_database_frame(writer, number)
+
+    async def _send_database_frame(self, writer: asyncio.StreamWriter, number: int) -> None:
+        frame = self._database_frames[number]
+        if (
+            number == self.faults.corrupt_database_frame
+            and self._corruptions < self.faults.corrupt_times
+        ):
+            self._corruptions += 1
+            frame = frame[:-1] + bytes([frame[-1] ^ 0xFF])
+        if self.faults.drop_mid_frame == "database":
+            await self._drop_halfway(writer, frame)
+        await self._send(writer, frame)
