@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -32,7 +31,14 @@ from custom_components.amshan_corus.protocol.corus.simulator import (
     CorusSimulator,
     SimulatorFaults,
 )
-from tests.conftest import meter_entry, sensor_state, setup_entry, unload_entry, wait_until
+from tests.conftest import (
+    find_device,
+    meter_entry,
+    sensor_state,
+    setup_entry,
+    unload_entry,
+    wait_until,
+)
 
 OSLO = ZoneInfo("Europe/Oslo")
 START = datetime(2026, 11, 20, 12, 30, tzinfo=OSLO)
@@ -97,7 +103,7 @@ async def test_values_units_and_device(hass: HomeAssistant, converter: CorusSimu
     assert clock.attributes["device_class"] == "timestamp"
     assert sensor_state(hass, entry, "firmware_map").state == "b0040"
 
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "corus-b0040")})
+    device = find_device(hass, (DOMAIN, "corus-b0040"), entry)
     assert device is not None
     assert (device.manufacturer, device.model, device.sw_version) == (
         "Itron",

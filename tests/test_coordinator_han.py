@@ -32,6 +32,7 @@ from custom_components.amshan_corus.coordinator import (
 from custom_components.amshan_corus.protocol.han.simulator import Cadence, HanSimulator
 from tests.conftest import (
     AIDON_METER_ID,
+    NEWER_HARNESS,
     aidon_lists,
     han_frame,
     meter_entry,
@@ -47,6 +48,12 @@ METER_ID = AIDON_METER_ID
 LIST_1, LIST_2, LIST_3 = aidon_lists()
 
 pytestmark = pytest.mark.usefixtures("fast_han_timing")
+
+
+@pytest.fixture
+def expected_lingering_timers() -> bool:
+    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
+    return NEWER_HARNESS
 
 
 def entry_for(connection: Connection, **data: Any) -> MockConfigEntry:
@@ -113,7 +120,8 @@ async def test_tcp_stream_gives_exact_states(hass: HomeAssistant, simulator: Han
     assert voltage_id is not None
     assert registry.async_get(voltage_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION
     assert coordinator.data is not None
-    assert str(coordinator.data.value("voltage_l1")) == "227.6"
+    # List 2 says 227.4 V, list 3 says 227.6 V; the replay loops over both.
+    assert str(coordinator.data.value("voltage_l1")) in {"227.4", "227.6"}
     assert coordinator.stats.rejected == 0
     assert coordinator.stats.messages >= 1
 

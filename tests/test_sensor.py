@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
     async_fire_mqtt_message,
@@ -16,7 +16,9 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.amshan_corus.const import CONF_TOPICS, DOMAIN, Connection
 from tests.conftest import (
     AIDON_METER_ID,
+    NEWER_HARNESS,
     aidon_lists,
+    find_device,
     han_frame,
     meter_entry,
     sensor_state,
@@ -29,6 +31,12 @@ from tests.protocol.han.vectors import vector
 LIST_1, LIST_2, LIST_3 = aidon_lists()
 
 pytestmark = pytest.mark.usefixtures("fast_han_timing")
+
+
+@pytest.fixture
+def expected_lingering_timers() -> bool:
+    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
+    return NEWER_HARNESS
 
 
 def mqtt_entry(unique_id: str | None = AIDON_METER_ID) -> Any:
@@ -55,7 +63,7 @@ async def test_list1_meter_gets_power_first_and_the_rest_later(
     async_fire_mqtt_message(hass, "han", LIST_1)
     await hass.async_block_till_done()
     assert sensors_of(hass, entry) == {"active_power_import"}
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, AIDON_METER_ID)})
+    device = find_device(hass, (DOMAIN, AIDON_METER_ID), entry)
     assert device is not None
     assert (device.manufacturer, device.model, device.serial_number) == (None, None, None)
 
@@ -76,7 +84,7 @@ async def test_list1_meter_gets_power_first_and_the_rest_later(
         "list_ver_id",
     }
     # List 2 says which meter this is: the device learns model, serial and list version.
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, AIDON_METER_ID)})
+    device = find_device(hass, (DOMAIN, AIDON_METER_ID), entry)
     assert device is not None
     assert (device.manufacturer, device.model, device.serial_number, device.sw_version) == (
         "Aidon",
@@ -108,9 +116,8 @@ async def test_p1_meter_with_gas_sub_meter(hass: HomeAssistant, mqtt_mock: Any) 
     assert gas.attributes["unit_of_measurement"] == "m³"
     assert gas.attributes["device_class"] == "gas"
     assert gas.attributes["state_class"] == "total_increasing"
-    devices = dr.async_get(hass)
-    parent = devices.async_get_device(identifiers={(DOMAIN, entry.unique_id)})
-    child = devices.async_get_device(identifiers={(DOMAIN, f"{entry.unique_id}_gas")})
+    parent = find_device(hass, (DOMAIN, entry.unique_id), entry)
+    child = find_device(hass, (DOMAIN, f"{entry.unique_id}_gas"), entry)
     assert parent is not None
     assert child is not None
     assert child.via_device_id == parent.id
@@ -157,6 +164,8 @@ async def test_entities_snapshot(
     snapshot: SnapshotAssertion,
 ) -> None:
     """States and registry entries of every entity of the Aidon after lists 1-3."""
+    if NEWER_HARNESS:
+        pytest.skip("registry snapshots are taken on the pinned harness (HA 2026.2.3)")
     entry = mqtt_entry()
     entry.add_to_hass(hass)
     await setup_entry(hass, entry)

@@ -262,7 +262,13 @@ class AmshanCorusCoordinator(DataUpdateCoordinator[MeterData]):
         if not changed:
             return
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={(DOMAIN, self.device_key)})
+        identifier = (DOMAIN, self.device_key)
+        if hasattr(registry, "async_get_device_by_identifier"):  # HA 2026.8+: per entry
+            device = registry.async_get_device_by_identifier(
+                identifier, self.config_entry.entry_id
+            )
+        else:
+            device = registry.async_get_device(identifiers={identifier})
         if device is None:  # no entity yet; the first one creates the device with these
             return
         self._device_fields.update(changed)
