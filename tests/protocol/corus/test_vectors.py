@@ -1,4 +1,4 @@
-"""Every vector of corus_vectors.txt, against our codec (sections 1-9; sessions are in part 2).
+"""Every vector of corus_vectors.txt: the codec (sections 1-9) and the mock sessions (section 10).
 
 Where iflag 1.0.1 has a bug the vector documents, the test asserts our documented behaviour
 instead (and says so): Float1 encoding scales by 100, id >= 239 writes keep their data, an
@@ -8,6 +8,8 @@ shortest round-tripping decimal, CorusString refuses more than 8 characters.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 import re
@@ -15,11 +17,17 @@ import re
 import pytest
 
 from custom_components.amshan_corus.protocol.corus import datatypes as dt, frames
+from custom_components.amshan_corus.protocol.corus.client import CorusClient, CorusSession
 from custom_components.amshan_corus.protocol.corus.crc import crc_bytes
 from custom_components.amshan_corus.protocol.corus.databases import get_layout
 from custom_components.amshan_corus.protocol.corus.errors import (
     CorusDecodeError,
     CorusEncodeError,
+)
+from custom_components.amshan_corus.protocol.corus.firmware import (
+    PARAMETER_MAP_VERSION,
+    PULSE_WEIGHT,
+    ParameterDefinition,
 )
 from tests.conftest import SHARED_VECTORS
 
@@ -381,3 +389,153 @@ def test_database_record_vectors() -> None:
 def test_bad_date_is_a_decode_error() -> None:
     with pytest.raises(CorusDecodeError):
         dt.DATE.decode(h("00 00 40 03"))  # month 13
+
+
+# ---------------------------------------------------------------- §10 mock sessions, on TCP
+
+
+class ScriptedConverter:
+    """A converter that replays §10: expects the client's exact bytes, answers the device's."""
+
+    def __init__(self, steps: list[tuple[bytes, bytes]]) -> None:
+        self.steps = steps
+        self.problems: list[str] = []
+        self.done = asyncio.Event()
+        self.port = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for expected, answer in self.steps:
+                got = await asyncio.wait_for(reader.readexactly(len(expected)), 5)
+                if got != expected:
+                    self.problems.append(f"expected {expected.hex(' ')}, got {got.hex(' ')}")
+                    return
+                writer.write(answer)
+                await writer.drain()
+            if rest := await asyncio.wait_for(reader.read(), 5):  # then only the close
+                self.problems.append(f"unexpected trailing bytes {rest.hex(' ')}")
+        except (TimeoutError, asyncio.IncompleteReadError) as err:
+            self.problems.append(f"script stopped: {err!r}")
+        finally:
+            writer.close()
+            self.done.set()
+
+
+SIGN_ON_STEPS = [
+    (bytes(200), h("00 00 00")),
+    (h("2f 3f 21 0d 0a"), b"/ACT7CORUS\r\n"),
+    (h("06 30 37 36 0d 0a"), h("50 41 53 53 e0 ae")),
+    (h("50 41 53 53 e0 ae"), h("06")),
+]
+READ_STEP = (
+    h("01 bf 03 5e 01 94 03 20 c9"),
+    h("01 14 46 4c 5f 62 30 30 34 30 cd cc cc 3d 47 94 03 00 c0 69 da 05 03 a0 4c"),
+)
+WRITE_STEP = (h("01 ff 05 6a 9b da 8e 52 03 44 d7"), h("06"))
+DB_REQUEST = h("01 be 0d 00 f9 ff ff ff 00 c0 8e 52 00 a0 8e 52 03 bb 3f")
+# We read the pulse weight from the converter (iflag was handed 0.1): parameter 1, Float 0.1.
+PULSE_WEIGHT_STEP = (h("01 bf 01 01 03 50 0a"), frames.build_reply(h("cd cc cc 3d")))
+BREAK_STEP = (h("01 42 30 03 21 31"), b"")
+
+
+async def run_script(
+    steps: list[tuple[bytes, bytes]], body: Callable[[CorusSession], Awaitable[object]]
+) -> object:
+    script = ScriptedConverter(steps)
+    server = await asyncio.start_server(script.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = CorusClient("127.0.0.1", port, timeout=5)
+        async with client.session() as session:
+            result = await body(session)
+        await asyncio.wait_for(script.done.wait(), 5)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert script.problems == []
+    return result
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_mock_session_read_write_database() -> None:
+    """§10 startup, read_parameters, write_parameters, read_database (2 frames), shutdown."""
+    index = ParameterDefinition("index", 148, dt.INDEX)
+    clock = ParameterDefinition("datetime", 106, dt.DATE)
+
+    async def body(session: CorusSession) -> object:
+        assert session.ident == "/ACT7CORUS"
+        values = await session.read_parameters([PARAMETER_MAP_VERSION, PULSE_WEIGHT, index])
+        assert values == {
+            "parameter_mapping_version": "FL_b0040",
+            "input_pulse_weight": Decimal("0.1"),
+            "index": Decimal("234567.982"),
+        }
+        await session.write_parameters([(clock, datetime(2020, 10, 7, 13, 42, 27))])
+        return await session.read_database(
+            "interval", since=datetime(2020, 10, 7, 10), until=datetime(2020, 10, 7, 12)
+        )
+
+    steps = [
+        *SIGN_ON_STEPS,
+        READ_STEP,
+        WRITE_STEP,
+        (DB_REQUEST, FRAME0),
+        (h("06"), FRAME1),  # nothing is sent after the last frame
+        PULSE_WEIGHT_STEP,
+        BREAK_STEP,
+    ]
+    records = await run_script(steps, body)
+    assert isinstance(records, list)
+    assert [r.values["end_date"] for r in records] == [
+        datetime(2020, 10, 7, 12, tzinfo=UTC),
+        datetime(2020, 10, 7, 11, tzinfo=UTC),
+    ]
+    assert records[0].values["consumption_interval_unconverted"] == Decimal("1.2")
+    assert records[1].values["counter_interval_converted"] == Decimal("9.7")
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_mock_session_crc_error_naks_and_keeps_only_the_good_frame() -> None:
+    """§10 CRC error on the first frame: NAK, good resend, ACK; iflag duplicated the data."""
+    bad = FRAME0[:-1] + bytes([FRAME0[-1] ^ 0x01])
+
+    async def body(session: CorusSession) -> object:
+        return await session.read_database(
+            "interval", since=datetime(2020, 10, 7, 10), until=datetime(2020, 10, 7, 12)
+        )
+
+    steps = [
+        *SIGN_ON_STEPS,
+        (DB_REQUEST, bad),
+        (h("15"), FRAME0),
+        (h("06"), FRAME1),
+        PULSE_WEIGHT_STEP,
+        BREAK_STEP,
+    ]
+    records = await run_script(steps, body)
+    assert isinstance(records, list)
+    assert len(records) == 2
+    assert records[0].values["start_date"] == datetime(2020, 10, 7, 11, tzinfo=UTC)
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_mock_session_empty_database_stays_in_sync() -> None:
+    """§10 empty DB: iflag raises and leaves the CRC unread; we return [] and go on."""
+
+    async def body(session: CorusSession) -> object:
+        records = await session.read_database("interval")
+        values = await session.read_parameters(
+            [PARAMETER_MAP_VERSION, PULSE_WEIGHT, ParameterDefinition("index", 148, dt.INDEX)]
+        )
+        return records, values
+
+    steps = [
+        *SIGN_ON_STEPS,
+        (frames.build_database_request("interval", None, None, UTC), EMPTY),
+        READ_STEP,  # the next request is understood: nothing was left in the stream
+        BREAK_STEP,
+    ]
+    result = await run_script(steps, body)
+    assert isinstance(result, tuple)
+    assert result[0] == []
+    assert result[1]["index"] == Decimal("234567.982")
