@@ -273,21 +273,23 @@ type Data = (
 
 _U16: Final = struct.Struct(">H")
 _I16: Final = struct.Struct(">h")
-_FLOAT32: Final = struct.Struct(">f")
-_FLOAT64: Final = struct.Struct(">d")
-_FIXED_INTS: Final[dict[int, tuple[int, bool, str]]] = {
-    tag: (size, signed, tag.name.lower().replace("_", "-"))
-    for tag, size, signed in (
-        (DataType.DOUBLE_LONG, 4, True),
-        (DataType.DOUBLE_LONG_UNSIGNED, 4, False),
-        (DataType.INTEGER, 1, True),
-        (DataType.LONG, 2, True),
-        (DataType.UNSIGNED, 1, False),
-        (DataType.LONG_UNSIGNED, 2, False),
-        (DataType.LONG64, 8, True),
-        (DataType.LONG64_UNSIGNED, 8, False),
-    )
+# Fixed-size types: tag -> (size, unpacker, name for messages). Plain ints keep the hot
+# path free of enum attribute lookups.
+_FIXED: Final[dict[int, tuple[int, struct.Struct, str]]] = {
+    0x05: (4, struct.Struct(">i"), "double-long"),
+    0x06: (4, struct.Struct(">I"), "double-long-unsigned"),
+    0x0F: (1, struct.Struct(">b"), "integer"),
+    0x10: (2, struct.Struct(">h"), "long"),
+    0x11: (1, struct.Struct(">B"), "unsigned"),
+    0x12: (2, struct.Struct(">H"), "long-unsigned"),
+    0x14: (8, struct.Struct(">q"), "long64"),
+    0x15: (8, struct.Struct(">Q"), "long64-unsigned"),
+    0x17: (4, struct.Struct(">f"), "float32"),
+    0x18: (8, struct.Struct(">d"), "float64"),
 }
+_STRUCTURE: Final = 0x02
+_OCTET_STRING: Final = 0x09
+_UTF8_STRING: Final = 0x0C
 MAX_DEPTH: Final = 16
 
 
@@ -368,56 +370,63 @@ def looks_like_date_time(raw: bytes) -> bool:
 
 def decode_data(buf: bytes, offset: int = 0, depth: int = 0) -> tuple[Data, int]:
     """Decode one tagged A-XDR value at `offset` -> (value, offset after it)."""
-    _need(buf, offset, 1, "data tag")
+    return _decode(buf, offset, depth, len(buf))
+
+
+def _decode(buf: bytes, offset: int, depth: int, n: int) -> tuple[Data, int]:
+    if offset >= n:
+        raise DecodeError(f"data tag at offset {offset} needs 1 bytes, only 0 left")
     tag = buf[offset]
     pos = offset + 1
-    fixed = _FIXED_INTS.get(tag)
-    if fixed is not None:
-        size, signed, name = fixed
-        if pos + size > len(buf):
-            _need(buf, pos, size, name)
-        return int.from_bytes(buf[pos : pos + size], "big", signed=signed), pos + size
-    if tag in (DataType.STRUCTURE, DataType.ARRAY):
+    if tag in (0x01, 0x02):  # array, structure (literals: a constant tuple)
         if depth >= MAX_DEPTH:
             raise DecodeError(f"data nested deeper than {MAX_DEPTH} levels at offset {offset}")
-        count, pos = decode_length(buf, pos)
-        items: Array | Structure = Structure() if tag == DataType.STRUCTURE else Array()
+        if pos < n and buf[pos] < 0x80:
+            count = buf[pos]
+            pos += 1
+        else:
+            count, pos = decode_length(buf, pos)
+        items: Array | Structure = Structure() if tag == _STRUCTURE else Array()
+        append = items.append
+        depth += 1
         for _ in range(count):
-            item, pos = decode_data(buf, pos, depth + 1)
-            items.append(item)
+            item, pos = _decode(buf, pos, depth, n)
+            append(item)
         return items, pos
-    if tag == DataType.OCTET_STRING:
-        size, pos = decode_length(buf, pos)
-        _need(buf, pos, size, "octet-string")
-        return bytes(buf[pos : pos + size]), pos + size
-    if tag in (DataType.VISIBLE_STRING, DataType.UTF8_STRING):
-        size, pos = decode_length(buf, pos)
-        _need(buf, pos, size, "string")
-        raw = bytes(buf[pos : pos + size])
-        encoding = "utf-8" if tag == DataType.UTF8_STRING else "latin-1"
-        return raw.decode(encoding, errors="replace"), pos + size
+    fixed = _FIXED.get(tag)
+    if fixed is not None:
+        size, unpacker, name = fixed
+        if pos + size > n:
+            _need(buf, pos, size, name)
+        return unpacker.unpack_from(buf, pos)[0], pos + size
+    if tag in (0x09, 0x0A, 0x0C):  # octet-string, visible-string, utf8-string
+        if pos < n and buf[pos] < 0x80:
+            size = buf[pos]
+            pos += 1
+        else:
+            size, pos = decode_length(buf, pos)
+        end = pos + size
+        if end > n:
+            _need(buf, pos, size, "string")
+        raw = bytes(buf[pos:end])
+        if tag == _OCTET_STRING:
+            return raw, end
+        return raw.decode("utf-8" if tag == _UTF8_STRING else "latin-1", errors="replace"), end
     if tag == DataType.NULL_DATA:
         return None, pos
-    if tag == DataType.ENUM:
-        _need(buf, pos, 1, "enum")
-        return EnumValue(buf[pos]), pos + 1
-    if tag == DataType.BOOLEAN:
-        _need(buf, pos, 1, "boolean")
-        return buf[pos] != 0, pos + 1
-    if tag == DataType.BCD:
-        _need(buf, pos, 1, "bcd")
-        return (buf[pos] >> 4) * 10 + (buf[pos] & 0x0F), pos + 1
+    if tag in (DataType.ENUM, DataType.BOOLEAN, DataType.BCD):
+        _need(buf, pos, 1, DataType(tag).name.lower())
+        byte = buf[pos]
+        if tag == DataType.ENUM:
+            return EnumValue(byte), pos + 1
+        if tag == DataType.BOOLEAN:
+            return byte != 0, pos + 1
+        return (byte >> 4) * 10 + (byte & 0x0F), pos + 1
     if tag == DataType.BIT_STRING:
         bits, pos = decode_length(buf, pos)
         size = (bits + 7) // 8
         _need(buf, pos, size, "bit-string")
         return BitString(bits, bytes(buf[pos : pos + size])), pos + size
-    if tag == DataType.FLOAT32:
-        _need(buf, pos, 4, "float32")
-        return _FLOAT32.unpack_from(buf, pos)[0], pos + 4
-    if tag == DataType.FLOAT64:
-        _need(buf, pos, 8, "float64")
-        return _FLOAT64.unpack_from(buf, pos)[0], pos + 8
     if tag == DataType.DATE_TIME:
         _need(buf, pos, 12, "date-time")
         return parse_date_time(bytes(buf[pos : pos + 12])), pos + 12

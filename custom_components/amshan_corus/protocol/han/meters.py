@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal
+from functools import lru_cache
 import math
 from typing import Final
 
@@ -44,7 +45,7 @@ from .axdr import (
 )
 from .errors import DecodeError
 from .models import Reading, ReadingValue
-from .obis import default_unit, format_obis, obis_name
+from .obis import OBIS_NAMES, default_unit, format_obis, obis_name
 
 # FLAG manufacturer ids (first 3 bytes of a DLMS system title, or of a list version id).
 MANUFACTURERS: Final[Mapping[str, str]] = {
@@ -304,6 +305,7 @@ def _text(value: Data) -> str:
     return str(value)
 
 
+@lru_cache(maxsize=512)
 def _default_scaler(manufacturer: str | None, obis: str, meter_type: str | None) -> int:
     """The resolution of a value sent without scaler_unit, as a power of ten."""
     quantity = obis.split(":", 1)[-1]
@@ -333,8 +335,8 @@ def _scaled(raw: int | float, scaler: int) -> int | Decimal | None:
     return Decimal(raw).scaleb(scaler)
 
 
-def _value(item: _Item, name: str | None, local_zone: tzinfo) -> ReadingValue | float | None:
-    value = item.value
+def _value(value: Data, name: str | None, local_zone: tzinfo) -> ReadingValue | None:
+    """A non-numeric value as a reading value (None: nothing to publish)."""
     if value is None or isinstance(value, list):
         return None
     if isinstance(value, CosemDateTime):
@@ -349,36 +351,38 @@ def _value(item: _Item, name: str | None, local_zone: tzinfo) -> ReadingValue | 
         return str(value)
     if isinstance(value, BitString):
         return value.data.hex()
-    return int(value) if isinstance(value, bool) else value
+    return None
+
+
+def _meter_type(items: Sequence[_Item]) -> str | None:
+    for item in items:
+        if item.obis and OBIS_NAMES.get(item.obis) == "meter_type":
+            return _text(item.value) if isinstance(item.value, bytes | str) else None
+    return None
 
 
 def _readings(
     items: Sequence[_Item], manufacturer: str | None, local_zone: tzinfo
 ) -> dict[str, Reading]:
-    meter_type = next(
-        (
-            _text(i.value)
-            for i in items
-            if i.obis and obis_name(i.obis) == "meter_type" and isinstance(i.value, bytes | str)
-        ),
-        None,
-    )
+    # Only Kamstrup's resolution depends on the meter type.
+    meter_type = _meter_type(items) if manufacturer == "Kamstrup" else None
     readings: dict[str, Reading] = {}
     for item in items:
-        name = item.name or (obis_name(item.obis) if item.obis else None)
-        value = _value(item, name, local_zone)
+        obis = item.obis
+        name = item.name or (OBIS_NAMES.get(obis) if obis else None)
+        raw = item.value
+        value: ReadingValue | None
+        unit = None
+        if isinstance(raw, int | float):
+            scaler, unit = item.scaler, item.unit
+            if scaler is None and obis is not None:
+                scaler = _default_scaler(manufacturer, obis, meter_type)
+                unit = default_unit(obis)
+            value = _scaled(int(raw) if isinstance(raw, bool) else raw, scaler or 0)
+        else:
+            value = _value(raw, name, local_zone)
         if value is None:
             continue
-        unit = None
-        if isinstance(value, int | float):
-            scaler, unit = item.scaler, item.unit
-            if scaler is None and item.obis is not None:
-                scaler = _default_scaler(manufacturer, item.obis, meter_type)
-                unit = default_unit(item.obis)
-            scaled = _scaled(value, scaler or 0)
-            if scaled is None:
-                continue
-            value = scaled
         key = name if name is not None and name not in readings else item.obis
         if key is None or key in readings:
             continue

@@ -128,6 +128,7 @@ _ELECTRICITY_UNITS: Final[dict[int, str]] = {
 }
 
 
+@lru_cache(maxsize=1024)
 def default_unit(obis: str) -> str | None:
     """The unit an electricity quantity has when the meter sends no scaler_unit
     (C selects the quantity, D=7 instantaneous, D=8 energy register). None otherwise."""
