@@ -268,9 +268,9 @@ def test_list3_registers_make_hours_exact() -> None:
     tracker.add_register(local(OSLO, 2026, 2, 4, 15, 0, 5), D("5002.150"))
     peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
     # 13:00 had no register at its start: the power estimate stays; 14:00 is the register's.
-    assert [(p.start, p.energy_kwh) for p in peaks] == [
-        (utc(2026, 2, 4, 12), D("3.6")),
-        (utc(2026, 2, 4, 13), D("2.150")),
+    assert [(p.start, p.energy_kwh, p.exact) for p in peaks] == [
+        (utc(2026, 2, 4, 12), D("3.6"), False),
+        (utc(2026, 2, 4, 13), D("2.150"), True),
     ]
     # 15:00 so far: the register anchors it, power since the boundary (0:00 to 0:03) adds.
     power_run(

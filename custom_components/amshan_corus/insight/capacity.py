@@ -134,11 +134,15 @@ class CapacityRules:
 
 @dataclass(frozen=True, slots=True)
 class Peak:
-    """One counted period: its UTC start, weighted value (kW) and measured energy (kWh)."""
+    """One counted period: its UTC start, weighted value (kW) and measured energy (kWh).
+
+    `exact` is False while the energy is a power estimate not (yet) confirmed by registers.
+    """
 
     start: datetime
     value_kw: Decimal
     energy_kwh: Decimal
+    exact: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +265,7 @@ class CapacityTracker:
         self._power: tuple[datetime, Decimal] | None = None
         self._registers = _Registers()
         self._latest: datetime | None = None
+        self._kept_from: date | None = None
 
     # Input
 
@@ -399,9 +404,8 @@ class CapacityTracker:
         room = None if so_far is None else headroom(values, start, so_far, rules, self.timezone)
         projected = None
         if estimate is not None:
-            projected = select_peaks(
-                [*values, _peak(start, estimate, rules, self.timezone)], rules, self.timezone
-            )
+            current = _peak(start, estimate, rules, self.timezone, exact=False)
+            projected = select_peaks([*values, current], rules, self.timezone)
         projected_total = (
             None if projected is None else sum((p.value_kw for p in projected), Decimal(0))
         )
@@ -600,6 +604,9 @@ class CapacityTracker:
         """Keep the current and the previous local month only."""
         month = self._month_of(moment)
         keep_from = (month - timedelta(days=1)).replace(day=1)
+        if keep_from == self._kept_from:
+            return
+        self._kept_from = keep_from
         for start in [start for start in self._closed if self._month_of(start) < keep_from]:
             del self._closed[start]
 
@@ -611,7 +618,7 @@ class CapacityTracker:
             if local.date().replace(day=1) != month:
                 continue
             if rules.weight(local) > 0:
-                values.append(_peak(start, item.energy_kwh, rules, self.timezone))
+                values.append(_peak(start, item.energy_kwh, rules, self.timezone, exact=item.exact))
         return values
 
     def _result(self, month: date, values: Sequence[Peak]) -> MonthResult:
@@ -713,9 +720,16 @@ def headroom(
     )
 
 
-def _peak(start: datetime, energy_kwh: Decimal, rules: CapacityRules, timezone: ZoneInfo) -> Peak:
+def _peak(
+    start: datetime,
+    energy_kwh: Decimal,
+    rules: CapacityRules,
+    timezone: ZoneInfo,
+    *,
+    exact: bool = True,
+) -> Peak:
     weight = rules.weight(start.astimezone(timezone))
-    return Peak(start, weight * energy_kwh / rules.period_hours, energy_kwh)
+    return Peak(start, weight * energy_kwh / rules.period_hours, energy_kwh, exact)
 
 
 def _trapezoid(

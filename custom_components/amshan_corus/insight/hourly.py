@@ -28,7 +28,9 @@ The rules, in the order they are applied:
 - **Repeats are idempotent.** The first value booked for a boundary wins: the same value again
   is a `DUPLICATE`, a different one a `CONFLICT`, an older boundary `STALE`; none is booked.
   This covers Aidon firmware that repeats the previous hour's list 3 (same clock, same
-  registers) and restarts that replay history.
+  registers) and restarts that replay history, provided the timestamp is the meter's own clock
+  (list 3 carries it): stamped with its arrival time, a repeat would book 0 for one hour and two
+  hours in the next (`CapacityTracker` checks registers against power for that reason).
 - **Glitches.** A value that is not a positive finite number is `INVALID` (a zero lifetime
   register means "not read", never a reset). A small step backwards is a `GLITCH`. A value far
   below the last one (under `reset_ratio` of it) or a jump above `max_per_hour` per elapsed hour
