@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 import re
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,10 @@ MAX_READOUT_LENGTH = 8192  # DSMR 5 telegrams are about 1 KiB; amshan uses the s
 _IDENT = re.compile(rb"^/([A-Za-z]{3})(\d)(?:\\\w)*([ -~]{0,32})$")
 _READOUT_START = re.compile(rb"/[A-Za-z]{3}\d")
 _ADDRESS = re.compile(r"(\d{1,3})-(\d{1,3}):(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:[.*](\d{1,3}))?")
-_VALUES = re.compile(r"\(([^()]*)\)")
+_DATA_SET = re.compile(
+    r"^(\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[.*]\d{1,3})?)((?:\([^()\r\n]*\))+)",
+    re.MULTILINE,
+)
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
 _TIMESTAMP = re.compile(r"(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)")
 _HEX_ID = re.compile(r"(?:[0-9A-Fa-f]{2})+")
@@ -176,8 +180,7 @@ def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE
         text = readout.raw.decode("ascii")
     except UnicodeDecodeError as err:
         raise DecodeError(f"P1 readout has a non-ASCII byte at offset {err.start}") from err
-    lines = text.splitlines()
-    ident = _IDENT.match(lines[0].encode("ascii"))
+    ident = _IDENT.match(readout.raw[: readout.raw.find(b"\n")].rstrip(b"\r"))
     assert ident is not None  # checked when framed
     flag_id = ident.group(1).decode("ascii")
     readings: dict[str, Reading] = {
@@ -187,15 +190,9 @@ def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE
         readings["meter_type_id"] = Reading(type_id)
 
     data_sets: list[tuple[tuple[int, ...], str, list[str]]] = []
-    for line in lines[1:]:
-        address = _ADDRESS.match(line)
-        if address is None:
-            continue
-        values = _VALUES.findall(line, address.end())
-        if not values:
-            continue
-        groups = tuple(int(g) for g in address.groups()[:5])
-        data_sets.append((groups, normalize_obis(address.group(0)), values))
+    for match in _DATA_SET.finditer(text):
+        groups, obis = _address(match.group(1))
+        data_sets.append((groups, obis, match.group(2)[1:-1].split(")(")))
 
     device_types = {
         groups[1]: int(values[0])
@@ -216,6 +213,14 @@ def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE
         readings=readings,
         raw=readout.raw,
     )
+
+
+@lru_cache(maxsize=512)
+def _address(text: str) -> tuple[tuple[int, ...], str]:
+    """'1-0:1.8.0' -> ((1, 0, 1, 8, 0), reduced OBIS); the same few addresses recur."""
+    match = _ADDRESS.fullmatch(text)
+    assert match is not None
+    return tuple(int(g) for g in match.groups()[:5]), normalize_obis(text)
 
 
 def _reading(value: str, obis: str, groups: tuple[int, ...], timezone: tzinfo) -> Reading:

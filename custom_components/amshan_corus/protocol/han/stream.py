@@ -132,7 +132,11 @@ class MeterStreamDecoder:
             self.last_error = err
         framer = channel.framer
         self.frames += framer.frames - channel.frames_seen
-        self.rejected += framer.rejected - channel.rejected_seen
+        if framer.rejected > channel.rejected_seen:
+            self.rejected += framer.rejected - channel.rejected_seen
+            reason = getattr(framer, "last_error", None)  # the P1 reader says why
+            if isinstance(reason, HanError):
+                self.last_error = reason
         channel.frames_seen, channel.rejected_seen = framer.frames, framer.rejected
         for unit in units:
             try:
