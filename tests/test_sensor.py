@@ -187,3 +187,31 @@ async def test_entry_without_unique_id_uses_the_entry_id(
     await hass.async_block_till_done()
     assert sensor_state(hass, entry, "active_power_import").state == "0.28"
     await unload_entry(hass, entry)
+
+
+@pytest.mark.parametrize("language", ["en", "nb", "sv"])
+def test_every_name_icon_and_message_is_translated(language: str) -> None:
+    """Each translation_key, icon key, sub-meter device and raised message has a string."""
+    import json
+    from pathlib import Path
+    import re
+
+    from custom_components.amshan_corus.sensor import CORUS_SENSORS, HAN_SENSORS
+
+    package = Path(__file__).parent.parent / "custom_components" / "amshan_corus"
+    strings = json.loads((package / "translations" / f"{language}.json").read_text("utf-8"))
+    names = strings["entity"]["sensor"]
+    for description in (*HAN_SENSORS, *CORUS_SENSORS):
+        name = names[description.translation_key]["name"]
+        for placeholder in description.translation_placeholders or {}:
+            assert f"{{{placeholder}}}" in name
+        if description.sub_meter is not None:
+            assert strings["device"][f"{description.sub_meter}_meter"]["name"]
+    icons = json.loads((package / "icons.json").read_text("utf-8"))
+    assert set(icons["entity"]["sensor"]) <= set(names)
+    # Every message the coordinators raise (exception translations).
+    raised = set(
+        re.findall(r'translation_key="([a-z_]+)"', (package / "coordinator.py").read_text())
+    )
+    assert {"no_data", "mqtt_unavailable", "invalid_password", "unsupported_firmware"} <= raised
+    assert raised <= set(strings["exceptions"])

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast, override
-from zoneinfo import ZoneInfo
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PASSWORD, CONF_PORT
@@ -312,7 +311,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         super().__init__(hass, entry, update_interval=None)
         self.timing = timing or DEFAULT_HAN_TIMING
         self.connection = Connection(entry.data[CONF_CONNECTION])
-        self.timezone: tzinfo = ZoneInfo(hass.config.time_zone)
+        self.timezone: tzinfo = dt_util.get_default_time_zone()
         self.keys = _security_keys(entry.data)
         options = entry.options
         self._scale = {
@@ -546,17 +545,27 @@ class CorusCoordinator(AmshanCorusCoordinator):
         seconds = entry.options.get(CONF_POLL_INTERVAL)
         interval = timedelta(seconds=seconds) if seconds else DEFAULT_POLL_INTERVAL
         super().__init__(hass, entry, update_interval=interval)
-        data = entry.data
-        self.timezone = ZoneInfo(data.get(CONF_TIMEZONE) or hass.config.time_zone)
-        client_options: dict[str, Any] = {"timezone": self.timezone, "timeout": CORUS_TIMEOUT}
+        self.client: CorusClient | None = None
+        self.firmware_map: str | None = None
+
+    @override
+    async def _async_setup(self) -> None:
+        """Build the client; the converter's time zone may need a file read (executor)."""
+        data = self.config_entry.data
+        name = data.get(CONF_TIMEZONE)
+        timezone = await dt_util.async_get_time_zone(name) if name else None
+        client_options: dict[str, Any] = {
+            "timezone": timezone or dt_util.get_default_time_zone(),
+            "timeout": CORUS_TIMEOUT,
+        }
         if password := data.get(CONF_PASSWORD):
             client_options["password"] = password
         self.client = CorusClient(data[CONF_HOST], data[CONF_PORT], **client_options)
-        self.firmware_map: str | None = None
 
     @override
     async def _async_update_data(self) -> MeterData:
         self.stats.polls += 1
+        assert self.client is not None  # made by _async_setup before the first refresh
         try:
             reading = await self.client.read_all()
         except CorusAuthenticationError as err:
