@@ -119,20 +119,27 @@ def _frame_at(buf: bytearray, start: int, length: int, size: int) -> HdlcFrame |
     return _check_frame(buf, body, length, hcs_at)
 
 
-def _complete_frame_after(buf: bytearray, start: int, size: int) -> int:
-    """Index of the first flag after `start` that opens a complete valid frame, or -1."""
-    pos = start + 1
-    while (flag := buf.find(FLAG, pos, size - MIN_FRAME_LENGTH)) >= 0:
+def _complete_frame_after(buf: bytearray, start: int, size: int) -> tuple[int, int]:
+    """Look for a flag at or after `start` that opens a complete valid frame.
+
+    Returns (its index or -1, where the next look should resume): flags before the resume
+    point were shown invalid for good, so repeated looks stay linear in the bytes received.
+    """
+    pos, resume = start, -1
+    limit = size - MIN_FRAME_LENGTH
+    while (flag := buf.find(FLAG, pos, limit)) >= 0:
         fmt = (buf[flag + 1] << 8) | buf[flag + 2]
         length = fmt & MAX_FRAME_LENGTH
-        if fmt >> 12 == 0xA and length >= MIN_FRAME_LENGTH and flag + length < size:
+        if fmt >> 12 == 0xA and length >= MIN_FRAME_LENGTH:
             try:
                 if _frame_at(buf, flag, length, size) is not None:
-                    return flag
+                    return flag, flag
+                if resume < 0:
+                    resume = flag  # incomplete: look at it again when more bytes arrive
             except FrameError:
                 pass
         pos = flag + 1
-    return -1
+    return -1, resume if resume >= 0 else max(start, limit)
 
 
 def parse_hdlc_frame(data: bytes) -> HdlcFrame:
@@ -176,6 +183,7 @@ class HdlcFrameReader:
         self._skip_continuation = False
         self._gbt = GbtAssembler(MAX_MESSAGE_SIZE)
         self._gbt_raw: list[bytes] = []
+        self._lookahead = 1  # where, after the frame being waited for, to look for the next
 
     @property
     def buffered(self) -> int:
@@ -206,8 +214,9 @@ class HdlcFrameReader:
                 pos = start + 1
                 continue
             if frame is None:
-                later = _complete_frame_after(buf, start, size)
+                later, resume = _complete_frame_after(buf, start + self._lookahead, size)
                 if later < 0:
+                    self._lookahead = resume - start
                     pos = start  # wait for the rest of the frame
                     break
                 # A complete frame starts inside the one we wait for: that one was cut short.
@@ -216,6 +225,7 @@ class HdlcFrameReader:
                 continue
             end = start + 1 + length  # the closing flag
             self.frames += 1
+            self._lookahead = 1
             pos = end  # the closing flag may open the next frame
             message = self._join_segments(frame)
             if message is not None:
@@ -227,6 +237,7 @@ class HdlcFrameReader:
 
     def _reject(self) -> None:
         self.rejected += 1
+        self._lookahead = 1
         if self._segments:
             self.incomplete += len(self._segments)
             self._segments.clear()
