@@ -80,9 +80,14 @@ def _has_iflag(python: Path) -> bool:
     return subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0
 
 
+def iflag_command(host: str, port: int, *extra: str) -> list[str]:
+    """The command running this script under iflag's venv against HOST:PORT."""
+    return [str(iflag_python()), __file__, "--host", host, "--port", str(port), *extra]
+
+
 def run_iflag(host: str, port: int, *extra: str, timeout: float = 300.0) -> dict[str, Any]:
     """Run this script under iflag's venv against HOST:PORT and return its JSON object."""
-    command = [str(iflag_python()), __file__, "--host", host, "--port", str(port), *extra]
+    command = iflag_command(host, port, *extra)
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"iflag run failed ({done.returncode}): {done.stderr.strip()}")
