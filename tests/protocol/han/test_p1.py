@@ -304,3 +304,14 @@ def test_structured_noise_only_han_errors(parts: list[bytes]) -> None:
     for readout in reader.feed(data):
         with contextlib.suppress(HanError):
             decode_p1(readout)
+
+
+def test_invalid_clock_is_dropped_not_the_readout() -> None:
+    body = (
+        b"/KFM5KAIFA-METER\r\n\r\n0-0:1.0.0(000000000000W)\r\n1-0:1.7.0(02.027*kW)\r\n"
+        b"0-1:24.1.0(003)\r\n0-1:24.2.1(991399999999W)(00981.443*m3)\r\n!"
+    )
+    readings = decode_p1(body + f"{crc16_arc(body):04X}\r\n".encode()).readings
+    assert "meter_datetime" not in readings
+    assert readings["active_power_import"].value == Decimal("2.027")
+    assert readings["gas_volume"] == Reading(Decimal("981.443"), "m3", "0-1:24.2.1", None)

@@ -206,7 +206,9 @@ def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE
             name = obis_name(obis) or obis
             if name in readings:  # e.g. 96.1.1 after 96.1.0: both are "meter_id"
                 name = obis
-            readings.setdefault(name, _reading(values[0], obis, groups, timezone))
+            reading = _reading(values[0], obis, groups, timezone)
+            if reading is not None:
+                readings.setdefault(name, reading)
     return MeterMessage(
         source=Source.P1,
         manufacturer=_MANUFACTURERS.get(flag_id.upper(), flag_id),
@@ -223,9 +225,13 @@ def _address(text: str) -> tuple[tuple[int, ...], str]:
     return tuple(int(g) for g in match.groups()[:5]), normalize_obis(text)
 
 
-def _reading(value: str, obis: str, groups: tuple[int, ...], timezone: tzinfo) -> Reading:
+def _reading(value: str, obis: str, groups: tuple[int, ...], timezone: tzinfo) -> Reading | None:
+    """The reading of a one-value line; None for a clock that is not a valid time."""
     if groups[2:] == (1, 0, 0):  # clock
-        return Reading(parse_p1_timestamp(value, timezone), None, obis)
+        try:
+            return Reading(parse_p1_timestamp(value, timezone), None, obis)
+        except DecodeError:
+            return None
     if groups[2:4] == (96, 1) or groups[2:4] == (96, 13):  # ids and text: hex-coded ASCII
         return Reading(_hex_ascii(value), None, obis)
     number, unit = _number(value)
@@ -269,12 +275,15 @@ def _add_mbus(
         number, unit = _number(values[1])
         if unit is None:  # DSMR writes an unfilled channel as (00000000) without a unit
             return
-        timestamp = parse_p1_timestamp(values[0], timezone)
+        try:
+            timestamp: datetime | None = parse_p1_timestamp(values[0], timezone)
+        except DecodeError:
+            timestamp = None  # the volume is still right; only its capture time is unknown
         readings[_channel_key(readings, value_name, channel)] = Reading(
             number, unit, obis, timestamp
         )
-    elif len(values) == 1:
-        readings.setdefault(obis, _reading(values[0], obis, groups, timezone))
+    elif len(values) == 1 and (reading := _reading(values[0], obis, groups, timezone)):
+        readings.setdefault(obis, reading)
 
 
 def _put(readings: dict[str, Reading], name: str, value: ReadingValue, obis: str) -> None:

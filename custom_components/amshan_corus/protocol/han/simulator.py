@@ -236,6 +236,7 @@ class HanSimulator:
         self._server: asyncio.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -262,21 +263,27 @@ class HanSimulator:
         self._task = asyncio.create_task(self._stream(), name="han-simulator")
 
     async def stop(self) -> None:
-        """Stop streaming, disconnect every client and close the server."""
+        """Stop streaming, disconnect every client and close the server (nothing lingers)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._server is not None:
+            self._server.close()
         for writer in list(self._clients):
             writer.close()
         self._clients.clear()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5)
         if self._server is not None:
-            self._server.close()
             await self._server.wait_closed()
             self._server = None
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
         self._clients.add(writer)
         try:
             while await reader.read(1024):  # ignore input; notice the disconnect
@@ -286,6 +293,9 @@ class HanSimulator:
         finally:
             self._clients.discard(writer)
             writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            self._handlers.discard(handler)
 
     def _scale(self) -> float:
         return FAST_TIME_SCALE if self.cadence is Cadence.FAST else 1.0
