@@ -210,10 +210,12 @@ class _Live:
         return self.integrated if self.power_complete else None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Closed:
     energy_kwh: Decimal
     exact: bool
+    month: date  # local month of the period
+    peak: Peak | None  # None when the period does not count
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -367,7 +369,7 @@ class CapacityTracker:
             self.counts["invalid_period"] += 1
             return
         moment = to_utc(start)
-        self._closed[floor_to_period(moment, self.rules.period)] = _Closed(energy, exact=True)
+        self._store(floor_to_period(moment, self.rules.period), energy, exact=True)
         self._prune(moment)
 
     # Output
@@ -415,7 +417,7 @@ class CapacityTracker:
             estimated_energy_kwh=estimate,
             month=self._result(month, self._values(month)),
             previous_month=self._result(previous_month, self._values(previous_month))
-            if any(self._month_of(key) == previous_month for key in self._closed)
+            if any(item.month == previous_month for item in self._closed.values())
             else None,
             projected_mean_kw=None if projected_total is None else projected_total / rules.peaks,
             projected_step=None if projected_total is None else rules.step(projected_total),
@@ -477,10 +479,8 @@ class CapacityTracker:
             raise StateFormatError(f"unsupported capacity state version {data.get('version')!r}")
         tracker = cls(rules, timezone, config)
         try:
-            tracker._closed = {
-                parse_utc(start): _Closed(Decimal(energy), bool(exact))
-                for start, (energy, exact) in data["closed"].items()
-            }
+            for start, (energy, exact) in data["closed"].items():
+                tracker._store(parse_utc(start), Decimal(energy), exact=bool(exact))
             if (live := data["live"]) is not None:
                 tracker._live = _Live(
                     start=parse_utc(live["start"]),
@@ -537,7 +537,7 @@ class CapacityTracker:
             live.power_complete = live.power_complete and powered
             energy = live.energy()
             if energy is not None:
-                self._closed[live.start] = _Closed(energy, exact=False)
+                self._store(live.start, energy, exact=False)
                 self._prune(live.start)
             if moment >= end + period:
                 # Whole periods without a reading: nothing is known about them.
@@ -583,7 +583,7 @@ class CapacityTracker:
             cursor += self.rules.period
         energy = value - before
         if len(starts) == 1:
-            self._closed[then] = _Closed(energy, exact=True)
+            self._store(then, energy, exact=True)
             return
         estimates = [self._closed.get(start) for start in starts]
         known = [item.energy_kwh for item in estimates if item is not None]
@@ -595,7 +595,7 @@ class CapacityTracker:
         shares = [(estimate * share).quantize(WH) for estimate in known[:-1]]
         shares.append(energy - sum(shares, Decimal(0)))
         for start, part in zip(starts, shares, strict=True):
-            self._closed[start] = _Closed(part, exact=True)
+            self._store(start, part, exact=True)
 
     def _month_of(self, moment: datetime) -> date:
         return moment.astimezone(self.timezone).date().replace(day=1)
@@ -607,19 +607,22 @@ class CapacityTracker:
         if keep_from == self._kept_from:
             return
         self._kept_from = keep_from
-        for start in [start for start in self._closed if self._month_of(start) < keep_from]:
+        for start in [start for start, item in self._closed.items() if item.month < keep_from]:
             del self._closed[start]
 
+    def _store(self, start: datetime, energy: Decimal, *, exact: bool) -> None:
+        """Record a closed period, with what the month results need, worked out once."""
+        local = start.astimezone(self.timezone)
+        counts = self.rules.weight(local) > 0
+        peak = _peak(start, energy, self.rules, self.timezone, exact=exact) if counts else None
+        self._closed[start] = _Closed(energy, exact, local.date().replace(day=1), peak)
+
     def _values(self, month: date) -> list[Peak]:
-        rules = self.rules
-        values = []
-        for start, item in self._closed.items():
-            local = start.astimezone(self.timezone)
-            if local.date().replace(day=1) != month:
-                continue
-            if rules.weight(local) > 0:
-                values.append(_peak(start, item.energy_kwh, rules, self.timezone, exact=item.exact))
-        return values
+        return [
+            item.peak
+            for item in self._closed.values()
+            if item.month == month and item.peak is not None
+        ]
 
     def _result(self, month: date, values: Sequence[Peak]) -> MonthResult:
         peaks = select_peaks(values, self.rules, self.timezone)
