@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 import os
 from typing import Any
 
@@ -27,6 +29,7 @@ from custom_components.amshan_corus.const import (
 )
 from custom_components.amshan_corus.coordinator import (
     KEY_FAILURES_BEFORE_REAUTH,
+    EnergyGuard,
     HanCoordinator,
 )
 from custom_components.amshan_corus.protocol.han.simulator import Cadence, HanSimulator
@@ -345,3 +348,30 @@ async def test_missing_key_asks_for_it(hass: HomeAssistant, mqtt_mock: Any) -> N
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == ["reauth"]
     await unload_entry(hass, entry)
+
+
+def test_energy_guard_rules() -> None:
+    """Zero, backwards and impossible jumps are refused; a replaced meter is accepted at last."""
+    guard = EnergyGuard()
+    start = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    assert not guard.accept("total", 0, "Wh", start)  # 0 on a lifetime register: never
+    assert guard.accept("total", 1_000_000, "Wh", start)
+    assert not guard.accept("total", 999_999, "Wh", start)  # backwards
+    # 2 MW for one hour (plus one minute of slack) is the most a meter could add.
+    hour = start + timedelta(hours=1)
+    assert not guard.accept("total", 1_000_000 + 2_034_000, "Wh", hour)
+    assert guard.accept("total", 1_000_000 + 2_033_000, "Wh", hour)
+    assert guard.accept("voltage", Decimal("0"), "V", hour)  # not a register: not guarded
+    assert guard.accept("meter_id", "7359992892587665", None, hour)
+
+    # A new meter (lower register) is refused until it has been consistent three times.
+    later = [hour + timedelta(hours=n) for n in range(1, 4)]
+    assert not guard.accept("total", 500, "Wh", later[0])
+    assert not guard.accept("total", 600, "Wh", later[1])
+    assert guard.accept("total", 700, "Wh", later[2])
+    assert guard.accept("total", 800, "Wh", later[2])
+
+    # Restored values seed the guard in Home Assistant's spelling of the unit.
+    guard.seed("gas", Decimal("981.443"), "m³", start)
+    assert not guard.accept("gas", Decimal("981.000"), "m3", start)
+    assert guard.accept("gas", Decimal("981.500"), "m3", start)

@@ -294,10 +294,6 @@ class _ByteSource(Protocol):
     async def close(self) -> None: ...
 
 
-class NoDataError(Exception):
-    """Connected, but no valid meter message arrived within the watchdog time."""
-
-
 class HanCoordinator(AmshanCorusCoordinator):
     """A HAN/P1 meter pushing frames over serial, TCP or MQTT."""
 
@@ -367,6 +363,10 @@ class HanCoordinator(AmshanCorusCoordinator):
                 self._connection_lost(f"no valid message for {self.timing.watchdog:g} s")
             except (HanError, OSError) as err:
                 self._connection_lost(str(err) or type(err).__name__)
+            except Exception as err:
+                # A bug must not end the meter's reader for good: log it, reconnect.
+                LOGGER.exception("%s: unexpected error while reading", self.config_entry.title)
+                self._connection_lost(f"unexpected {type(err).__name__}: {err}")
             finally:
                 self._count_decoder()
                 if source is not None:
@@ -546,7 +546,6 @@ class CorusCoordinator(AmshanCorusCoordinator):
         interval = timedelta(seconds=seconds) if seconds else DEFAULT_POLL_INTERVAL
         super().__init__(hass, entry, update_interval=interval)
         self.client: CorusClient | None = None
-        self.firmware_map: str | None = None
 
     @override
     async def _async_setup(self) -> None:
@@ -600,7 +599,6 @@ class CorusCoordinator(AmshanCorusCoordinator):
         now = dt_util.utcnow()
         self.stats.messages += 1
         self.stats.last_message = now
-        self.firmware_map = reading.firmware_map
         readings = {
             name: (value.value, value.unit, None, False)
             for name, value in reading.values.items()

@@ -379,8 +379,8 @@ class AmshanCorusTotalSensor(AmshanCorusSensor, RestoreSensor):
         unit = self.native_unit_of_measurement
         last_state = await self.async_get_last_state()
         if unit is not None and is_lifetime_unit(unit) and last_state is not None:
-            key = self.entity_description.key
-            self.coordinator.seed_restored(key, value, unit, last_state.last_updated)
+            reading = self.entity_description.reading  # the guard keys by reading name
+            self.coordinator.seed_restored(reading, value, unit, last_state.last_updated)
 
     @property
     @override
