@@ -13,7 +13,7 @@ from typing import Any
 from unittest.mock import AsyncMock, patch
 from zoneinfo import ZoneInfo
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
@@ -46,6 +46,7 @@ from custom_components.amshan_corus.protocol.han.simulator import (
     Cadence,
     HanSimulator,
 )
+from custom_components.amshan_corus.protocol.han.transport import ByteSource, open_serial
 
 from .protocol.han.sources import (
     ENCRYPTED,
@@ -314,6 +315,7 @@ async def test_keys_are_checked_before_connecting(
 async def pty_meter() -> AsyncIterator[str]:
     """A pseudo-terminal whose other end keeps sending Aidon list 1 + list 2 frames."""
     controller, device = os.openpty()
+    os.set_blocking(controller, False)  # nobody reading: drop frames instead of blocking
     frames = list1_frame() + list2_frame()
     loop = asyncio.get_running_loop()
     sending: list[asyncio.TimerHandle] = []
@@ -732,6 +734,83 @@ async def test_reconfigure_serial_entry(hass: HomeAssistant, pty_meter: str) -> 
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_DEVICE] == pty_meter
     assert entry.data[CONF_BAUDRATE] == 2400
+
+
+@pytest.fixture
+def serial_runtime(mock_setup_entry: AsyncMock) -> Iterator[None]:
+    """Entries hold their serial port while loaded (exclusively, as the real reader does)."""
+    held: dict[str, ByteSource] = {}
+
+    async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> bool:
+        held[entry.entry_id] = await open_serial(entry.data[CONF_DEVICE])
+        return True
+
+    async def unload(hass: HomeAssistant, entry: MockConfigEntry) -> bool:
+        await held.pop(entry.entry_id).close()
+        return True
+
+    mock_setup_entry.side_effect = setup
+    with patch("custom_components.amshan_corus.async_unload_entry", side_effect=unload):
+        yield
+
+
+def serial_entry(device: str, unique_id: str = AIDON_METER_ID) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=unique_id,
+        data={
+            CONF_CONNECTION: Connection.HAN_SERIAL,
+            CONF_DEVICE: device,
+            CONF_BAUDRATE: 2400,
+            CONF_PARITY: "N",
+        },
+    )
+
+
+@pytest.mark.usefixtures("serial_runtime")
+async def test_reconfigure_of_a_running_serial_entry_frees_its_port(
+    hass: HomeAssistant, pty_meter: str
+) -> None:
+    entry = serial_entry(pty_meter)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    with patch.object(serialx, "list_serial_ports", return_value=[]):
+        # A failing probe: the entry is loaded again (and holds its port) afterwards.
+        result = await entry.start_reconfigure_flow(hass)
+        form = {CONF_DEVICE: "/dev/does-not-exist", CONF_BAUDRATE: "2400", CONF_PARITY: "E"}
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+        assert result["errors"] == {"base": "cannot_connect"}
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+
+        # The same port with another speed: probed while the entry is unloaded, then reloaded.
+        # (Parity stays N: a Linux pty refuses PARENB when reopened, unlike a real UART.)
+        form = {CONF_DEVICE: pty_meter, CONF_BAUDRATE: "9600", CONF_PARITY: "N"}
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.data[CONF_BAUDRATE] == 9600
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.usefixtures("serial_runtime")
+async def test_wrong_device_on_a_running_serial_entry_leaves_it_running(
+    hass: HomeAssistant, pty_meter: str
+) -> None:
+    entry = serial_entry(pty_meter, unique_id="6970631401234567")
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    with patch.object(serialx, "list_serial_ports", return_value=[]):
+        result = await entry.start_reconfigure_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_DEVICE: pty_meter, CONF_BAUDRATE: "2400", CONF_PARITY: "N"}
+        )
+    assert result["reason"] == "wrong_device"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 # ----------------------------------------------------------------------------- reauth (HAN key)

@@ -18,6 +18,7 @@ from homeassistant.config_entries import (
     SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -107,7 +108,7 @@ class CannotAddMeter(Exception):
         field: str = "base",
     ) -> None:
         super().__init__(error_code)
-        self.error_code = error_code
+        self.error_code = str(error_code)
         self.placeholders = dict(placeholders or {})
         self.field = field
 
@@ -172,10 +173,9 @@ async def _async_probe_mqtt(
 
     @callback
     def _received(message: mqtt.ReceiveMessage) -> None:
-        payload = message.payload
-        if isinstance(payload, str):
-            payload = payload.encode()
-        if probe.feed_payload(payload):
+        payload = message.payload  # bytes (subscribed without decoding); typed str | bytes
+        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        if probe.feed_payload(data):
             settled.set()
 
     unsubscribes = []
@@ -324,13 +324,9 @@ def _serial_schema(ports: list[SelectOptionDict]) -> vol.Schema:
     )
 
 
-def _tcp_schema(default_port: int | None = None) -> vol.Schema:
-    port = (
-        vol.Required(CONF_PORT)
-        if default_port is None
-        else vol.Required(CONF_PORT, default=default_port)
-    )
-    return vol.Schema({vol.Required(CONF_HOST): TextSelector(), port: cv.port, **_key_fields()})
+TCP_SCHEMA = vol.Schema(
+    {vol.Required(CONF_HOST): TextSelector(), vol.Required(CONF_PORT): cv.port, **_key_fields()}
+)
 
 
 MQTT_SCHEMA = vol.Schema(
@@ -476,7 +472,7 @@ class AmshanCorusConfigFlow(ConfigFlow, domain=DOMAIN):
                 result := await self._async_finish(data, match, errors, placeholders)
             ):
                 return result
-        return self._show(Connection.HAN_TCP, _tcp_schema(), user_input, errors, placeholders)
+        return self._show(Connection.HAN_TCP, TCP_SCHEMA, user_input, errors, placeholders)
 
     async def async_step_han_mqtt(
         self, user_input: dict[str, Any] | None = None
@@ -533,7 +529,7 @@ class AmshanCorusConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self._show(Connection.CORUS_TCP, schema, user_input, errors, placeholders)
 
-    # ----------------------------------------------------------------- shared tail of every step
+    # ----------------------------------------------------------------- reauth
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The converter refused the password, or the meter's key changed."""
@@ -582,22 +578,41 @@ class AmshanCorusConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         if same_connection:
             self._async_abort_entries_match(same_connection)
+        entry = None
+        if self.source in (SOURCE_RECONFIGURE, SOURCE_REAUTH):
+            entry = self.hass.config_entries.async_get_known_entry(self.context["entry_id"])
+        released = entry is not None and await self._async_release_serial_port(entry)
+        reloading = False
         try:
             identity = await async_try_connect(self.hass, data)
+            if entry is None:
+                if identity.unique_id is not None:
+                    await self.async_set_unique_id(identity.unique_id)
+                    self._abort_if_unique_id_configured()
+                return self.async_create_entry(title=identity.title, data=data, options=options)
+            if entry.unique_id is not None or identity.unique_id is not None:
+                await self.async_set_unique_id(identity.unique_id)
+                self._abort_if_unique_id_mismatch(reason="wrong_device")
+            reloading = True
+            return self.async_update_reload_and_abort(entry, data=data)
         except CannotAddMeter as err:
             errors[err.field] = err.error_code
             placeholders.update(err.placeholders)
             return None
-        if self.source in (SOURCE_RECONFIGURE, SOURCE_REAUTH):
-            entry = self.hass.config_entries.async_get_known_entry(self.context["entry_id"])
-            if entry.unique_id is not None or identity.unique_id is not None:
-                await self.async_set_unique_id(identity.unique_id)
-                self._abort_if_unique_id_mismatch(reason="wrong_device")
-            return self.async_update_reload_and_abort(entry, data=data)
-        if identity.unique_id is not None:
-            await self.async_set_unique_id(identity.unique_id)
-            self._abort_if_unique_id_configured()
-        return self.async_create_entry(title=identity.title, data=data, options=options)
+        finally:
+            if released and entry is not None and not reloading:
+                self.hass.config_entries.async_schedule_reload(entry.entry_id)
+
+    async def _async_release_serial_port(self, entry: ConfigEntry) -> bool:
+        """Unload a running serial entry so the probe can open its port (serialx locks it).
+
+        True when unloaded: the caller reloads it, whatever the probe's outcome.
+        """
+        if entry.data[CONF_CONNECTION] != Connection.HAN_SERIAL:
+            return False
+        if entry.state is not ConfigEntryState.LOADED:
+            return False
+        return await self.hass.config_entries.async_unload(entry.entry_id)
 
     def _show(
         self,
