@@ -17,6 +17,7 @@ from custom_components.amshan_corus.protocol.corus.errors import (
     CorusAuthenticationError,
     CorusConnectionError,
     CorusCrcError,
+    CorusEncodeError,
     CorusProtocolError,
     CorusTimeoutError,
     UnsupportedFirmwareError,
@@ -301,4 +302,23 @@ async def test_identity(simulator: CorusSimulator) -> None:
     assert identity.ident == "/ACT7CORUS"
     await simulator.wait_idle()
     assert simulator.stats.requests == [CMD_READ, CMD_READ, CMD_BREAK]
+    assert CMD_DATABASE not in simulator.stats.requests
+
+
+def test_client_options_are_checked() -> None:
+    with pytest.raises(CorusEncodeError, match="latin-1"):
+        CorusClient("127.0.0.1", 1, password="€uro")
+    with pytest.raises(CorusEncodeError, match="longer"):
+        CorusClient("127.0.0.1", 1, password="x" * 65)
+    with pytest.raises(CorusEncodeError, match="positive"):
+        CorusClient("127.0.0.1", 1, timeout=0)
+    assert CorusClient("127.0.0.1", 1, password="").password is None  # empty: echo
+
+
+async def test_unknown_database_is_refused_before_sending(simulator: CorusSimulator) -> None:
+    async with client_for(simulator).session() as session:
+        with pytest.raises(CorusEncodeError, match="weekly"):
+            await session.read_database("weekly")
+        assert (await session.read_all()).firmware_map == "b0040"
+    await simulator.wait_idle()
     assert CMD_DATABASE not in simulator.stats.requests

@@ -455,7 +455,12 @@ class CorusClient:
         self.host = host
         self.port = port
         if isinstance(password, str):
-            password = password.encode("latin-1", errors="replace")
+            try:
+                password = password.encode("latin-1")
+            except UnicodeEncodeError as err:
+                raise CorusEncodeError("the password must be latin-1 text") from err
+        if password is not None and len(password) > MAX_PASSWORD_LENGTH:
+            raise CorusEncodeError(f"the password is longer than {MAX_PASSWORD_LENGTH} bytes")
         self.password = password or None
         self.timeout = timeout
         self.connect_timeout = connect_timeout or timeout
