@@ -158,3 +158,13 @@ def test_unit_table() -> None:
 def test_arbitrary_bytes_raise_only_decode_errors(data: bytes) -> None:
     with contextlib.suppress(DecodeError):  # nothing else may come out
         decode_data(data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(min_size=12, max_size=12))
+def test_any_date_time_bytes_give_a_moment_or_none(raw: bytes) -> None:
+    value = parse_date_time(raw)
+    for zone in (OSLO, UTC):
+        moment = value.to_datetime(zone)
+        assert moment is None or moment.tzinfo is not None
+    assert parse_date_time(bytes.fromhex("07e4011502100000ff7fff00")).to_datetime() is None

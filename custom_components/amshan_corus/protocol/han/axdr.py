@@ -234,8 +234,10 @@ class CosemDateTime:
         zone: tzinfo
         if self.deviation is None:
             zone = local_zone
-        else:
+        elif -720 <= self.deviation <= 720:  # the Blue Book's range: +-12 h
             zone = timezone(timedelta(minutes=-self.deviation))
+        else:
+            return None
         # In the repeated hour when DST ends, the DST bit says which of the two it is.
         fold = 0
         if self.clock_status is not None and not self.clock_status & CLOCK_DST_ACTIVE:
