@@ -9,6 +9,7 @@ from decimal import Decimal
 from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -224,4 +225,17 @@ async def test_library_errors_become_translated_update_failures(
     assert not coordinator.last_update_success
     assert str(coordinator.last_exception) == message
     assert coordinator.stats.last_error == str(error)
+    await unload_entry(hass, entry)
+
+
+async def test_converter_clock_offset(
+    hass: HomeAssistant, converter: CorusSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """The converter's clock and how far it is off Home Assistant's, in seconds."""
+    freezer.move_to(START + timedelta(seconds=75))  # the converter's clock stands at START
+    entry = corus_entry(converter)
+    await setup_entry(hass, entry)
+    offset = sensor_state(hass, entry, "clock_offset")
+    assert (offset.state, offset.attributes["unit_of_measurement"]) == ("-75", "s")
+    assert entry.runtime_data.data.value("ident") == "/ACT7CORUS"
     await unload_entry(hass, entry)

@@ -375,3 +375,18 @@ def test_energy_guard_rules() -> None:
     guard.seed("gas", Decimal("981.443"), "m³", start)
     assert not guard.accept("gas", Decimal("981.000"), "m3", start)
     assert guard.accept("gas", Decimal("981.500"), "m3", start)
+
+
+async def test_tibber_pulse_payload(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """A Tibber Pulse's raw HDLC payload (Kaifa MA304H3E list 3) gives exact states."""
+    entry = meter_entry(Connection.HAN_MQTT, unique_id="6970631403757615", **{CONF_TOPICS: ["t"]})
+    coordinator = await setup(hass, entry)
+    async_fire_mqtt_message(hass, "t", vector("TIB-02"))
+    await hass.async_block_till_done()
+    assert sensor_state(hass, entry, "active_power_import").state == "0.583"
+    assert sensor_state(hass, entry, "active_power_import_total").state == "89207.322"
+    assert sensor_state(hass, entry, "reactive_power_import_total").state == "40233.788"
+    assert sensor_state(hass, entry, "meter_type").state == "MA304H3E"
+    assert coordinator.data is not None
+    assert str(coordinator.data.value("current_l1")) == "2.035"
+    await unload_entry(hass, entry)

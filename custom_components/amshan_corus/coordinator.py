@@ -263,9 +263,7 @@ class AmshanCorusCoordinator(DataUpdateCoordinator[MeterData]):
         registry = dr.async_get(self.hass)
         identifier = (DOMAIN, self.device_key)
         if hasattr(registry, "async_get_device_by_identifier"):  # HA 2026.8+: per entry
-            device = registry.async_get_device_by_identifier(
-                identifier, self.config_entry.entry_id
-            )
+            device = registry.async_get_device_by_identifier(identifier, self.config_entry.entry_id)
         else:
             device = registry.async_get_device(identifiers={identifier})
         if device is None:  # no entity yet; the first one creates the device with these
@@ -605,6 +603,12 @@ class CorusCoordinator(AmshanCorusCoordinator):
             if value.value is not None
         }
         readings["firmware_map"] = (reading.firmware_map, None, None, False)
+        readings["ident"] = (reading.ident, None, None, False)
+        clock = reading.value("datetime")
+        if isinstance(clock, datetime) and clock.tzinfo is not None:
+            # How far the converter's clock is off: its records are booked by that clock.
+            offset = round((clock - now).total_seconds())
+            readings["clock_offset"] = (offset, "s", None, False)
         data = self._merge(readings, "Itron", now)
         self._update_device(**self.device_fields(data))
         return data

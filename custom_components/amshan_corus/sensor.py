@@ -253,6 +253,13 @@ CORUS_SENSORS: tuple[AmshanCorusSensorEntityDescription, ...] = (
     _reading("firmware_version", **_DIAGNOSTIC),
     _reading("firmware_map", **_DIAGNOSTIC),
     _reading("datetime", translation_key="converter_clock", **_CLOCK),
+    _reading(
+        "clock_offset",
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        **_DIAGNOSTIC,
+    ),
 )
 
 
