@@ -14,7 +14,11 @@ from custom_components.amshan_corus.protocol.han.apdu import (
     GbtBlock,
     parse_data_notification,
 )
-from custom_components.amshan_corus.protocol.han.dlms import SecurityKeys, decode_dlms
+from custom_components.amshan_corus.protocol.han.dlms import (
+    SecurityKeys,
+    decode_dlms,
+    decrypt_payload,
+)
 from custom_components.amshan_corus.protocol.han.errors import (
     DecodeError,
     HanError,
@@ -132,6 +136,18 @@ def test_authenticated_frame_decrypted_with_encryption_key_only() -> None:
     apdu = encrypt_apdu(_notification(), system_title=TITLE, frame_counter=2, keys=KEYS)
     only_ek = SecurityKeys(KEYS.encryption_key)
     assert decode_dlms(apdu, keys=only_ek).value("active_power_import") == 280
+
+
+def test_ciphered_p1_readout() -> None:
+    """Luxembourg's P1 port: a DB APDU whose plaintext is a DSMR text readout."""
+    readout = b"/Lux5\\2M550T-1013\r\n\r\n1-0:1.8.0(000123.456*kWh)\r\n!ABCD\r\n"
+    apdu = encrypt_apdu(readout, system_title=TITLE, frame_counter=5, keys=KEYS)
+    with pytest.raises(DecodeError, match="P1 text readout"):
+        decode_dlms(apdu, keys=KEYS)
+    assert decrypt_payload(apdu, KEYS) == readout
+    assert decrypt_payload(b"\xe6\xe7\x00" + apdu, KEYS) == readout
+    with pytest.raises(KeyRequiredError):
+        decrypt_payload(apdu, None)
 
 
 def _gbt(number: int, data: bytes, *, last: bool) -> bytes:

@@ -17,7 +17,7 @@ from .meters import decode_body
 from .models import MeterMessage, Source
 from .security import SecurityKeys, decrypt_apdu, parse_ciphered_apdu
 
-__all__ = ["SecurityKeys", "decode_dlms"]
+__all__ = ["SecurityKeys", "decode_dlms", "decrypt_payload"]
 
 DEFAULT_TIMEZONE: Final = ZoneInfo("Europe/Oslo")
 _BODY_TAGS: Final = (0x01, 0x02)  # array, structure
@@ -70,12 +70,30 @@ def decode_dlms(
     )
 
 
+def decrypt_payload(payload: bytes, keys: SecurityKeys | None) -> bytes:
+    """The plaintext of a ciphered APDU (DB/DC, LLC header optional).
+
+    For meters whose ciphered APDU carries something other than a data-notification, such as
+    the Luxembourg P1 port's DSMR text readout. Raises DecodeError, KeyRequiredError or
+    WrongKeyError (only from the GCM tag: the plaintext is not checked).
+    """
+    apdu = strip_llc(bytes(payload))
+    if apdu[:1] == bytes([ApduTag.GENERAL_BLOCK_TRANSFER]):
+        apdu = join_gbt_blocks(apdu)
+    return decrypt_apdu(parse_ciphered_apdu(apdu), keys)[0]
+
+
 def _decrypted_notification(
     plaintext: bytes, authenticated: bool, decrypted: bool
 ) -> DataNotification:
     try:
         return parse_data_notification(plaintext)
     except DecodeError as err:
+        if authenticated and plaintext[:1] == b"/":
+            raise DecodeError(
+                "the decrypted data is a P1 text readout, not a DLMS data-notification: "
+                "decode decrypt_payload()'s result as P1"
+            ) from err
         if decrypted and not authenticated:
             # Without a verified tag, garbage after decryption is how a wrong key shows.
             raise WrongKeyError(
