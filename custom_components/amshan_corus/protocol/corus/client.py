@@ -3,7 +3,8 @@
 Public API:
 - `CorusClient(host, port, *, password=None, timeout=20.0, connect_timeout=None,
   timezone=UTC, wakeup_length=200)`. `password=None` echoes the password the converter
-  sends (what iflag does); a configured one (str/bytes, any length) is sent instead.
+  sends (what iflag does); a configured one (latin-1 str or bytes, 1-64 bytes) is sent
+  instead. The converter's password has no length field: it ends where its CRC follows.
   `timeout` bounds every step (connect, wake-up, each reply); the defaults suit converters
   behind GSM or serial-to-TCP gateways. `timezone` is the converter's clock's zone: Dates are
   decoded as aware datetimes in it.
@@ -24,9 +25,12 @@ Public API:
   the connection.
 
 Every failure is a `CorusError` subclass (see `errors`); `ValueError`,
-`decimal.InvalidOperation` and `OSError` never escape. Database reads: frames are numbered,
-ACKed one by one; a frame with a bad CRC is NAKed and read again without keeping its data (at
-most 3 times per frame); an empty database returns [] with the stream in sync.
+`decimal.InvalidOperation` and `OSError` never escape. A parameter reply with a bad CRC is
+asked for again (reads have no side effect, at most 3 times). Database reads return the
+records lying within [since, until] (start_date >= since, end_date <= until), newest first;
+frames are numbered and ACKed one by one; a frame with a bad CRC is NAKed and read again
+without keeping its data (at most 3 times per frame); an empty database returns [] with the
+stream in sync. Long reads (100+ records) are parsed in a worker thread.
 """
 
 from __future__ import annotations
