@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from .dlms import decode_dlms
 from .errors import DecodeError, DecryptionError, FrameError, HanError
-from .hdlc import HdlcFrameReader
-from .mbus import MbusFrameReader
+from .hdlc import HdlcFrame, HdlcFrameReader
+from .mbus import MbusFrame, MbusFrameReader
 from .models import MeterMessage, Source
-from .p1 import DEFAULT_TIMEZONE, P1Reader, decode_p1
+from .p1 import DEFAULT_TIMEZONE, P1Reader, P1Readout, decode_p1
 from .security import SecurityKeys
 
 RELOCK_AFTER_BYTES = 16384  # several list-2 periods at 2400 baud without one good message
@@ -32,17 +32,17 @@ class StreamFormat(StrEnum):
     P1 = "p1"
 
 
-class _Framer(Protocol):
+class _Framer[Unit](Protocol):
     frames: int
     rejected: int
 
-    def feed(self, data: bytes) -> Sequence[object]: ...
+    def feed(self, data: bytes) -> Sequence[Unit]: ...
 
 
-class _Channel:
+class _Channel[Unit]:
     """One framer and how to decode what it frames."""
 
-    def __init__(self, framer: _Framer, decode: Callable[[object], MeterMessage]) -> None:
+    def __init__(self, framer: _Framer[Unit], decode: Callable[[Unit], MeterMessage]) -> None:
         self.framer = framer
         self.decode = decode
         self.frames_seen = 0
@@ -73,33 +73,29 @@ class MeterStreamDecoder:
         self._quiet_bytes = 0
         self._channels = self._new_channels()
 
-    def _new_channels(self) -> dict[StreamFormat, _Channel]:
+    def _new_channels(self) -> dict[StreamFormat, _Channel[Any]]:
         return {
             StreamFormat.HDLC: _Channel(HdlcFrameReader(), self._decode_hdlc),
             StreamFormat.MBUS: _Channel(MbusFrameReader(), self._decode_mbus),
             StreamFormat.P1: _Channel(P1Reader(), self._decode_p1),
         }
 
-    def _decode_hdlc(self, frame: object) -> MeterMessage:
+    def _decode_hdlc(self, frame: HdlcFrame) -> MeterMessage:
         return decode_dlms(
-            frame.information,  # type: ignore[attr-defined]
+            frame.information,
             source=Source.HDLC,
-            raw=frame.raw,  # type: ignore[attr-defined]
+            raw=frame.raw,
             keys=self.keys,
             timezone=self.timezone,
         )
 
-    def _decode_mbus(self, frame: object) -> MeterMessage:
+    def _decode_mbus(self, frame: MbusFrame) -> MeterMessage:
         return decode_dlms(
-            frame.apdu,  # type: ignore[attr-defined]
-            source=Source.MBUS,
-            raw=frame.raw,  # type: ignore[attr-defined]
-            keys=self.keys,
-            timezone=self.timezone,
+            frame.apdu, source=Source.MBUS, raw=frame.raw, keys=self.keys, timezone=self.timezone
         )
 
-    def _decode_p1(self, readout: object) -> MeterMessage:
-        return decode_p1(readout, timezone=self.timezone)  # type: ignore[arg-type]
+    def _decode_p1(self, readout: P1Readout) -> MeterMessage:
+        return decode_p1(readout, timezone=self.timezone)
 
     def feed(self, data: bytes) -> list[MeterMessage]:
         """Add bytes; return the messages they complete (possibly none)."""
@@ -123,14 +119,10 @@ class MeterStreamDecoder:
         self.messages += len(messages)
         return messages
 
-    def _run(self, channel: _Channel, data: bytes) -> list[MeterMessage]:
+    def _run(self, channel: _Channel[Any], data: bytes) -> list[MeterMessage]:
         messages: list[MeterMessage] = []
-        try:
-            units = channel.framer.feed(data)
-        except FrameError as err:  # a framer reports, never raises; be safe anyway
-            units = ()
-            self.last_error = err
         framer = channel.framer
+        units = framer.feed(data)  # framers count damaged frames, they never raise
         self.frames += framer.frames - channel.frames_seen
         if framer.rejected > channel.rejected_seen:
             self.rejected += framer.rejected - channel.rejected_seen
