@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Coroutine, Mapping
+from contextlib import suppress
 from datetime import datetime, tzinfo
 from decimal import Decimal
+import signal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -233,8 +235,13 @@ def _simulate(args: argparse.Namespace) -> int:
             ) from err
         where = f"{args.host}:{simulator.port}"
         print(f"simulated Corus converter (map {args.firmware}) listening on {where}", flush=True)
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # even if started with SIGINT ignored
+            with suppress(NotImplementedError):  # no signal handlers on Windows loops
+                loop.add_signal_handler(signum, stopped.set)
         try:
-            await asyncio.Event().wait()
+            await stopped.wait()
         finally:
             await simulator.stop()
 
