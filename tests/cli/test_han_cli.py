@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 import json
+import os
 from pathlib import Path
+import select
 import socket
 import subprocess
 import sys
@@ -239,3 +241,41 @@ def test_simulate_han_serves_decodable_frames() -> None:
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_listen_serial_pseudo_terminal() -> None:
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [
+            *COMMAND,
+            "han",
+            "listen",
+            "--serial",
+            os.ttyname(slave),
+            "--baud",
+            "2400",
+            "--parity",
+            "E",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[dict[str, Any]] = []
+        # Until the port is open, what is written is lost: repeat until lines come back.
+        while len(lines) < 2:
+            os.write(master, FRAME_7D + FRAME_7E)
+            ready, _, _ = select.select([process.stdout], [], [], 5)
+            if ready:
+                lines.append(json.loads(process.stdout.readline()))
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        powers = {line["readings"]["active_power_import"]["value"] for line in lines}
+        assert powers <= {1661, 5502}
+    finally:
+        process.terminate()
+        process.wait(30)
+        os.close(slave)
+        os.close(master)
