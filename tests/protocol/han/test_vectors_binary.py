@@ -316,7 +316,11 @@ def test_austrian_push_lists(
 
 
 def test_austrian_push_list_values() -> None:
-    assert values(decode("ENC-14")) == {
+    message = decode("ENC-14")
+    clock = message.value("meter_datetime")
+    assert isinstance(clock, datetime)
+    assert clock.utcoffset() == timedelta(hours=2)  # the header's deviation -120 (CEST)
+    assert values(message) == {
         "meter_id": "1121378381199",
         "active_power_import_total": 14370048,
         "active_power_export_total": 420837,

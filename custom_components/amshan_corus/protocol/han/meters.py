@@ -38,9 +38,7 @@ from .axdr import (
     EnumValue,
     Structure,
     looks_like_date_time,
-    parse_date,
     parse_date_time,
-    parse_time,
     unit_symbol,
 )
 from .errors import DecodeError
@@ -192,8 +190,8 @@ def _push_list(body: list[Data]) -> tuple[list[_Item], str | None] | None:
         return None
     items = [_Item("0-0:96.1.0", meter_number)]
     items += [_Item(obis, value) for obis, value in zip(_PUSH_LIST, values, strict=True)]
-    moment = CosemDateTime(parse_date(date), parse_time(time), None, None)
-    items.append(_Item("0-0:1.0.0", moment))
+    # The list's own time and date carry no UTC deviation; the APDU header's clock does, and
+    # becomes meter_datetime.
     return items, None
 
 
