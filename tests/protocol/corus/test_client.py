@@ -322,3 +322,22 @@ async def test_unknown_database_is_refused_before_sending(simulator: CorusSimula
         assert (await session.read_all()).firmware_map == "b0040"
     await simulator.wait_idle()
     assert CMD_DATABASE not in simulator.stats.requests
+
+
+async def test_dst_day_has_23_hours_in_the_converters_zone() -> None:
+    oslo = ZoneInfo("Europe/Oslo")
+    start = datetime(2024, 4, 2, 10, 0, tzinfo=oslo)
+    async with CorusSimulator("b0040", start=start, speed=0, timezone=oslo, history_days=5) as sim:
+        client = client_for(sim)
+        day = datetime(2024, 3, 31, tzinfo=oslo)
+        async with client.session() as session:
+            days = await session.read_database("daily", day, day + timedelta(days=1))
+            hours = await session.read_database("hourly", day, datetime(2024, 4, 1, tzinfo=oslo))
+            moment = await session.set_clock(datetime(2024, 10, 27, 2, 30, tzinfo=UTC))
+    assert len(days) == 1
+    assert days[0].values["record_duration"] == 23 * 60
+    assert len(hours) == 23
+    hourly = [h.values["consumption_unconverted_hourly"] for h in hours]
+    assert days[0].values["consumption_unconverted_daily"] == sum(hourly)  # type: ignore[arg-type]
+    assert hours[-1].values["start_date"] == day
+    assert sim.clock() == moment.astimezone(oslo)

@@ -174,7 +174,7 @@ class CorusSimulator:
                 raise CorusError(f"no {length}-byte layout for the {database} database")
             self.layouts[database] = layout
         first = (start or datetime.now(timezone)).astimezone(timezone).replace(microsecond=0)
-        self._boot_clock = first
+        self._boot_clock = first.astimezone(UTC)  # arithmetic in UTC: DST-proof
         self._boot_monotonic = time.monotonic()
         self._clock_offset = timedelta()
         midnight = first.replace(hour=0, minute=0, second=0)
@@ -231,12 +231,12 @@ class CorusSimulator:
     def clock(self) -> datetime:
         """The converter's clock now."""
         moment = self._boot_clock + self._elapsed() + self._clock_offset
-        return moment.replace(microsecond=0)
+        return moment.astimezone(self.timezone).replace(microsecond=0)
 
     def set_clock(self, moment: datetime) -> None:
         """Set the converter's clock (what a clock write does)."""
         aware = moment if moment.tzinfo else moment.replace(tzinfo=self.timezone)
-        self._clock_offset = aware - (self._boot_clock + self._elapsed())
+        self._clock_offset = aware.astimezone(UTC) - (self._boot_clock + self._elapsed())
 
     def _hour_number(self, moment: datetime) -> tuple[int, float]:
         seconds = (moment.astimezone(UTC) - self._anchor).total_seconds()
@@ -319,27 +319,34 @@ class CorusSimulator:
         )
 
     def periods(self, database: str) -> list[Period]:
-        """Every complete record period of `database` up to the clock, oldest first."""
+        """Every complete record period of `database` up to the clock, oldest first.
+
+        Days and months follow the converter's local calendar (a DST day has 23 or 25 hours).
+        """
         now_hour, _ = self._hour_number(self.clock())
         if now_hour <= 0:
             return []
         if database in ("interval", "hourly"):
             return [self.hour(n) for n in range(now_hour)]
-        days = now_hour // 24
-        if database == "daily":
-            return [self._aggregate(24 * d, 24 * d + 23) for d in range(days)]
-        months: list[Period] = []
-        day = 0
-        while day < days:
-            month = self.hour(24 * day).start.month
-            last = day
-            while last + 1 < days and self.hour(24 * (last + 1)).start.month == month:
-                last += 1
-            complete_start = day > 0 or self.hour(0).start.day == 1
-            if complete_start and last + 1 < days:  # the month ended before today
-                months.append(self._aggregate(24 * day, 24 * last + 23))
-            day = last + 1
-        return months
+
+        def key(number: int) -> tuple[int, ...]:
+            start = self.hour(number).start
+            if database == "daily":
+                return (start.year, start.month, start.day)
+            return (start.year, start.month)
+
+        groups: list[tuple[int, int]] = []  # first and last hour of each calendar period
+        for number in range(now_hour):
+            if groups and key(number) == key(groups[-1][0]):
+                groups[-1] = (groups[-1][0], number)
+            else:
+                groups.append((number, number))
+        if groups and key(now_hour) == key(groups[-1][0]):
+            groups.pop()  # the current day or month is not over
+        first = self.hour(0).start
+        if groups and database == "monthly" and first.day != 1:
+            groups.pop(0)  # history starts inside a month
+        return [self._aggregate(first_hour, last_hour) for first_hour, last_hour in groups]
 
     def index_values(self) -> tuple[Decimal, Decimal]:
         """The live unconverted and converted indexes (m³), advancing through the hour."""
@@ -365,7 +372,7 @@ class CorusSimulator:
         current = self.hour(max(number, 0))
         drift = Decimal(round(math.sin(fraction * math.pi) * 20)) / 100
         index, converted_index = self.index_values()
-        days = (now - self._boot_clock).days
+        days = (now.astimezone(UTC) - self._boot_clock).days
         model: dict[str, EncodableValue] = {
             "firmware_version": "A3.00",
             "kernel_version": "K1.02",
@@ -403,7 +410,7 @@ class CorusSimulator:
     def record_values(self, database: str, period: Period) -> dict[str, EncodableValue]:
         """The (scaled) values of the record for `period`, by field name of its layout."""
         pw = self.pulse_weight
-        minutes = int((period.end - period.start).total_seconds() // 60)
+        minutes = period.hours * 60  # not end - start: same-zone subtraction ignores DST
         values: dict[str, EncodableValue] = {}
         for spec in self.layouts[database].fields:
             name = spec.name
@@ -455,10 +462,13 @@ class CorusSimulator:
         if self.faults.empty_databases or database not in self.layouts:
             return []
         layout = self.layouts[database]
+        since = None if oldest is None else oldest.astimezone(UTC)
+        until = None if newest is None else newest.astimezone(UTC)
         chosen = [
             p
             for p in self.periods(database)
-            if (oldest is None or p.start >= oldest) and (newest is None or p.end <= newest)
+            if (since is None or p.start.astimezone(UTC) >= since)
+            and (until is None or p.end.astimezone(UTC) <= until)
         ]
         records = []
         for period in reversed(chosen):
