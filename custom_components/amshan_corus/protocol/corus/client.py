@@ -26,8 +26,8 @@ Public API:
 
 Every failure is a `CorusError` subclass (see `errors`); `ValueError`,
 `decimal.InvalidOperation` and `OSError` never escape. A parameter reply with a bad CRC is
-asked for again (reads have no side effect, at most 3 times). Database reads return the
-records lying within [since, until] (start_date >= since, end_date <= until), newest first;
+asked for again (reads have no side effect, at most 3 times). For database reads the
+converter selects the records within [since, until] and sends them newest first;
 frames are numbered and ACKed one by one; a frame with a bad CRC is NAKed and read again
 without keeping its data (at most 3 times per frame); an empty database returns [] with the
 stream in sync. Long reads (100+ records) are parsed in a worker thread.
