@@ -17,12 +17,17 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 import serialx
 import voluptuous as vol
 
-from custom_components.amshan_corus import config_flow
+from custom_components.amshan_corus import (
+    async_setup_entry as real_setup_entry,
+    async_unload_entry as real_unload_entry,
+    config_flow,
+)
 from custom_components.amshan_corus.const import (
     CONF_AUTHENTICATION_KEY,
     CONF_BAUDRATE,
@@ -635,6 +640,41 @@ async def test_corus_reauth_with_the_new_password(
     )
     assert result["reason"] == "reauth_successful"
     assert entry.data[CONF_PASSWORD] == "new"
+
+
+# ----------------------------------------------------------------------------- with the runtime
+
+
+async def test_created_entry_runs_with_the_real_runtime(
+    hass: HomeAssistant, simulator: HanSimulator
+) -> None:
+    """What the flow stores is what the runtime reads: the sensors get the meter's values."""
+    with (
+        patch("custom_components.amshan_corus.async_setup_entry", real_setup_entry),
+        patch("custom_components.amshan_corus.async_unload_entry", real_unload_entry),
+    ):
+        result = await choose(hass, Connection.HAN_TCP)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port}
+        )
+        entry = result["result"]
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        registry = er.async_get(hass)
+
+        def state_of(key: str) -> str | None:
+            entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{AIDON_METER_ID}_{key}")
+            state = hass.states.get(entity_id) if entity_id else None
+            return None if state is None else state.state
+
+        for _ in range(250):  # entities appear with the first values (a frame every ~33 ms)
+            if state_of("meter_id") and state_of("active_power_import") not in (None, "unknown"):
+                break
+            await asyncio.sleep(0.02)
+        assert state_of("meter_id") == AIDON_METER_ID
+        assert float(state_of("active_power_import") or "nan") > 0
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
 
 
 # ----------------------------------------------------------------------------- reconfigure
