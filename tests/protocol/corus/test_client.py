@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from custom_components.amshan_corus.protocol.corus.client import CorusClient
-from custom_components.amshan_corus.protocol.corus.datatypes import FLOAT
+from custom_components.amshan_corus.protocol.corus.datatypes import DATE, FLOAT
 from custom_components.amshan_corus.protocol.corus.errors import (
     CorusAuthenticationError,
     CorusConnectionError,
@@ -341,3 +341,14 @@ async def test_dst_day_has_23_hours_in_the_converters_zone() -> None:
     assert days[0].values["consumption_unconverted_daily"] == sum(hourly)  # type: ignore[arg-type]
     assert hours[-1].values["start_date"] == day
     assert sim.clock() == moment.astimezone(oslo)
+
+
+async def test_event_log_comes_back_as_raw_records(simulator: CorusSimulator) -> None:
+    client = client_for(simulator)
+    moment = datetime(2024, 3, 20, 15, 0, 0, tzinfo=UTC)
+    async with client.session() as session:
+        await session.set_clock(moment)
+        events = await session.read_database("event")
+    assert [(len(e.raw), e.layout, dict(e.values)) for e in events] == [(8, None, {})] * 2
+    assert events[0].raw == DATE.encode(START) + b"\x02\x00\x00\x00"  # clock set (frozen)
+    assert events[1].raw == DATE.encode(START) + b"\x01\x00\x00\x00"

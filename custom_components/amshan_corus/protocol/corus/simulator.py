@@ -26,6 +26,9 @@ drift along a daily curve; daily and monthly records aggregate the hours. Interv
 60-minute records. All values go through `datatypes` (one codec for both directions), and are
 chosen to be exactly representable, so what a client reads equals `expected_values()`.
 
+The event database holds 8-byte records of this simulator's own making (Date, event code:
+1 power-up, 2 clock set, then 2 zero bytes), newest first: clients get them as raw records.
+
 Record layouts per map are this simulator's choice (the real assignment is not documented):
 maps with Index9 indexes use the 92/97/111-byte layouts, maps with a second pressure sensor
 and Index indexes the 90/95/109-byte ones, the others 52/57/103.
@@ -69,6 +72,10 @@ from .frames import (
 )
 
 IDLE_TIMEOUT = 60.0
+# The event log's record format is not documented: this simulator's 8-byte records are its
+# own (Date, event code Word, 2 zero bytes), enough to exercise raw records in clients.
+EVENT_POWER_UP = 1
+EVENT_CLOCK_SET = 2
 HOUR = timedelta(hours=1)
 
 
@@ -190,6 +197,7 @@ class CorusSimulator:
         self._database_frames: list[bytes] = []  # the last database answer, for NAKs
         self._pushback = b""  # a byte read ahead that starts the next request
         self._by_id = {p.id: p for p in self.parameter_map.parameters.values()}
+        self.events: list[tuple[datetime, int]] = [(first, EVENT_POWER_UP)]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -459,11 +467,19 @@ class CorusSimulator:
         self, database: str, newest: datetime | None, oldest: datetime | None
     ) -> list[bytes]:
         """The encoded records between the request's dates, newest first."""
-        if self.faults.empty_databases or database not in self.layouts:
+        if self.faults.empty_databases:
             return []
-        layout = self.layouts[database]
         since = None if oldest is None else oldest.astimezone(UTC)
         until = None if newest is None else newest.astimezone(UTC)
+        if database == "event":
+            return [
+                DATE.encode(moment, self.timezone) + code.to_bytes(2, "little") + bytes(2)
+                for moment, code in reversed(self.events)
+                if (since is None or moment >= since) and (until is None or moment <= until)
+            ]
+        if database not in self.layouts:
+            return []
+        layout = self.layouts[database]
         chosen = [
             p
             for p in self.periods(database)
@@ -658,6 +674,7 @@ class CorusSimulator:
                 if not isinstance(moment, datetime):
                     await self._send(writer, NAK)
                     return
+                self.events.append((self.clock(), EVENT_CLOCK_SET))
                 self.set_clock(moment)
             else:
                 self._overrides[definition.id] = data
