@@ -17,12 +17,14 @@ from custom_components.amshan_corus.insight import (
     NaiveDatetimeError,
     Peak,
     StateFormatError,
+    UnitError,
     headroom,
     select_peaks,
 )
 
 OSLO = ZoneInfo("Europe/Oslo")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
+BRUSSELS = ZoneInfo("Europe/Brussels")
 D = Decimal
 HOUR = timedelta(hours=1)
 # Elvia's step prices (kr/month) for 0-2 ... 20-25, 25-50; the last three made up.
@@ -567,3 +569,54 @@ def test_period_outside_the_counted_window_has_no_limit() -> None:
     assert snapshot.energy_so_far_kwh == D("4.5")
     assert (snapshot.headroom_kwh, snapshot.mean_headroom_kwh) == (None, None)
     assert snapshot.projected_mean_kw == 0
+
+
+def test_meter_units_watts_and_watt_hours() -> None:
+    tracker = CapacityTracker(CapacityRules(one_per_day=False), OSLO)
+    moment = local(OSLO, 2026, 2, 4, 12, 59, 51)
+    while moment <= local(OSLO, 2026, 2, 4, 14, 0, 3):
+        tracker.add_power(moment, 1800, "W")  # HAN lists give W
+        moment += STEP
+    tracker.add_register(local(OSLO, 2026, 2, 4, 14, 0, 10), 5_000_000, "Wh")
+    tracker.add_register(local(OSLO, 2026, 2, 4, 15, 0, 10), 5_001_750, "Wh")
+    peaks = tracker.month_result(local(OSLO, 2026, 2, 4)).peaks
+    assert [(p.start, p.energy_kwh) for p in peaks] == [
+        (utc(2026, 2, 4, 12), D("1.8")),  # from power: no register at 13:00
+        (utc(2026, 2, 4, 13), D("1.750")),  # 14:00 to 15:00 from the registers
+    ]
+    with pytest.raises(UnitError):
+        tracker.add_power(moment, 1, "A")
+
+
+def test_live_quarter_hours() -> None:
+    rules = CapacityRules(period=timedelta(minutes=15), peaks=2, one_per_day=False, step_limits=())
+    tracker = CapacityTracker(rules, BRUSSELS)
+    power_run(
+        tracker, local(BRUSSELS, 2026, 2, 4, 8, 14, 51), local(BRUSSELS, 2026, 2, 4, 8, 45, 9), "4"
+    )
+    result = tracker.month_result(local(BRUSSELS, 2026, 2, 4))
+    assert [(p.start, p.energy_kwh, p.value_kw) for p in result.peaks] == [
+        (utc(2026, 2, 4, 7, 15), D("1"), D("4")),
+        (utc(2026, 2, 4, 7, 30), D("1"), D("4")),
+    ]
+    snapshot = tracker.snapshot()
+    assert snapshot.period_start == utc(2026, 2, 4, 7, 45)
+    assert snapshot.energy_so_far_kwh == D("0.01")  # 4 kW for 9 s
+    assert snapshot.estimated_energy_kwh == D("0.01") + D(4) * (15 * 60 - 9) / 3600
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"peaks": 0},
+        {"months": frozenset({0})},
+        {"weekdays": frozenset({7})},
+        {"hours": (7, 24)},
+        {"night_weight": D(-1)},
+        {"step_limits": (D(0), D(5), D(2))},
+        {"step_prices": (D(1),)},
+    ],
+)
+def test_rules_are_checked(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        CapacityRules(**kwargs)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from .capacity import (
     parse_peak_history,
     select_peaks,
 )
-from .common import InsightError, NaiveDatetimeError, StateFormatError
+from .common import InsightError, NaiveDatetimeError, StateFormatError, UnitError
 from .hourly import HourlyConfig, HourlyState, HourlyStatistics, HourlyUpdate, Outcome, StatisticRow
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "StateFormatError",
     "StatisticRow",
     "TrackerConfig",
+    "UnitError",
     "belgian_capacity",
     "headroom",
     "history_month",

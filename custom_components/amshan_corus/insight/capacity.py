@@ -45,16 +45,20 @@ from ..protocol.han.errors import DecodeError
 from ..protocol.han.p1 import parse_p1_timestamp
 from .common import (
     HOUR,
+    POWER_UNITS,
+    REGISTER_UNITS,
     InsightError,
     Number,
     StateFormatError,
     floor_to_period,
     nearest_boundary,
     parse_utc,
+    scaled,
     to_decimal,
     to_utc,
 )
 
+ENERGY_FACTORS = {unit: factor for unit, (factor, out) in REGISTER_UNITS.items() if out == "kWh"}
 NORWAY_STEP_LIMITS: tuple[Decimal, ...] = tuple(
     Decimal(limit) for limit in (0, 2, 5, 10, 15, 20, 25, 50, 75, 100)
 )
@@ -96,6 +100,14 @@ class CapacityRules:
     def __post_init__(self) -> None:
         if self.peaks < 1:
             raise ValueError("peaks must be at least 1")
+        if not set(self.months or ()) <= set(range(1, 13)):
+            raise ValueError("months are 1 (January) to 12")
+        if not set(self.weekdays or ()) <= set(range(7)):
+            raise ValueError("weekdays are 0 (Monday) to 6")
+        if not set(self.hours or ()) | set(self.night_hours) <= set(range(24)):
+            raise ValueError("hour windows are (first, end) local hours 0 to 23")
+        if self.night_weight < 0:
+            raise ValueError("night_weight must not be negative")
         if self.period <= timedelta(0) or HOUR % self.period:
             raise ValueError("period must divide an hour (60, 30, 15 ... minutes)")
         if list(self.step_limits) != sorted(set(self.step_limits)):
@@ -271,9 +283,9 @@ class CapacityTracker:
 
     # Input
 
-    def add_power(self, timestamp: datetime, power_kw: Number) -> None:
-        """An instantaneous import power reading."""
-        moment, power = to_utc(timestamp), to_decimal(power_kw)
+    def add_power(self, timestamp: datetime, value: Number, unit: str = "kW") -> None:
+        """An instantaneous import power reading, in the meter's unit (W, kW)."""
+        moment, power = to_utc(timestamp), scaled(value, unit, POWER_UNITS)
         if power is None or power < 0:
             self.counts["invalid_power"] += 1
             return
@@ -308,9 +320,9 @@ class CapacityTracker:
             if moment == end:
                 return
 
-    def add_register(self, timestamp: datetime, energy_kwh: Number) -> None:
-        """An import energy register reading (lifetime total, kWh)."""
-        moment, value = to_utc(timestamp), to_decimal(energy_kwh)
+    def add_register(self, timestamp: datetime, energy: Number, unit: str = "kWh") -> None:
+        """An import energy register reading (lifetime total), in the meter's unit (Wh, kWh)."""
+        moment, value = to_utc(timestamp), scaled(energy, unit, ENERGY_FACTORS)
         if value is None or value <= 0:
             self.counts["invalid_register"] += 1
             return

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 type Number = Decimal | int | float
 
 HOUR = timedelta(hours=1)
+
+# A register's unit as the meter gives it -> (factor to the engines' unit, that unit).
+REGISTER_UNITS: Mapping[str, tuple[Decimal, str]] = {
+    "Wh": (Decimal("0.001"), "kWh"),
+    "kWh": (Decimal(1), "kWh"),
+    "MWh": (Decimal(1000), "kWh"),
+    "m3": (Decimal(1), "m³"),
+    "m³": (Decimal(1), "m³"),
+}
+POWER_UNITS: Mapping[str, Decimal] = {"W": Decimal("0.001"), "kW": Decimal(1), "MW": Decimal(1000)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -17,6 +28,10 @@ class InsightError(Exception):
 
 class NaiveDatetimeError(InsightError, ValueError):
     """A datetime without a timezone was passed: the engines cannot place it in time."""
+
+
+class UnitError(InsightError, ValueError):
+    """A unit the engines cannot convert (they take W/kW/MW, Wh/kWh/MWh and m³)."""
 
 
 class StateFormatError(InsightError, ValueError):
@@ -71,3 +86,12 @@ def nearest_boundary(moment: datetime, period: timedelta, tolerance: timedelta) 
 def parse_utc(text: str) -> datetime:
     """Inverse of `datetime.isoformat()` for persisted UTC timestamps."""
     return to_utc(datetime.fromisoformat(text))
+
+
+def scaled(value: Number, unit: str, units: Mapping[str, Decimal]) -> Decimal | None:
+    """`value` in `unit` converted with `units`; None when it is not a finite number."""
+    factor = units.get(unit)
+    if factor is None:
+        raise UnitError(f"unsupported unit {unit!r}; expected one of {sorted(units)}")
+    number = to_decimal(value)
+    return None if number is None else number * factor

@@ -54,16 +54,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from .common import HOUR, Number, StateFormatError, nearest_boundary, parse_utc, to_decimal, to_utc
-
-# Input unit -> (factor to the output unit, output unit).
-UNITS: Mapping[str, tuple[Decimal, str]] = {
-    "Wh": (Decimal("0.001"), "kWh"),
-    "kWh": (Decimal(1), "kWh"),
-    "MWh": (Decimal(1000), "kWh"),
-    "m3": (Decimal(1), "m³"),
-    "m³": (Decimal(1), "m³"),
-}
+from .common import (
+    HOUR,
+    REGISTER_UNITS,
+    Number,
+    StateFormatError,
+    UnitError,
+    nearest_boundary,
+    parse_utc,
+    to_decimal,
+    to_utc,
+)
 
 
 class Outcome(StrEnum):
@@ -111,8 +112,9 @@ class HourlyUpdate:
 class HourlyConfig:
     """How observations of one register are read.
 
-    `unit` is the register's unit as the meter gives it (a key of `UNITS`). `max_per_hour` is the
-    most the register can plausibly grow in one hour, in the output unit (None: no limit).
+    `unit` is the register's unit as the meter gives it (a key of `REGISTER_UNITS`).
+    `max_per_hour` is the most the register can plausibly grow in one hour, in the output unit
+    (None: no limit).
     """
 
     unit: str = "Wh"
@@ -121,15 +123,17 @@ class HourlyConfig:
     reset_ratio: Decimal = Decimal("0.5")
 
     def __post_init__(self) -> None:
-        if self.unit not in UNITS:
-            raise ValueError(f"unsupported unit {self.unit!r}; expected one of {sorted(UNITS)}")
+        if self.unit not in REGISTER_UNITS:
+            raise UnitError(
+                f"unsupported unit {self.unit!r}; expected one of {sorted(REGISTER_UNITS)}"
+            )
         if not timedelta(0) <= self.tolerance < HOUR / 2:
             raise ValueError("tolerance must be at least 0 and under half an hour")
 
     @property
     def output_unit(self) -> str:
         """The unit of `state` and `sum` in the rows: kWh for energy, m³ for gas."""
-        return UNITS[self.unit][1]
+        return REGISTER_UNITS[self.unit][1]
 
     @classmethod
     def electricity(cls, unit: str = "Wh") -> HourlyConfig:
@@ -246,7 +250,7 @@ class HourlyStatistics:
         self._last_seen = moment
         if boundary is None or (moment < boundary and not sparse):
             return HourlyUpdate(Outcome.BETWEEN_HOURS)
-        value = number * UNITS[self.config.unit][0]
+        value = number * REGISTER_UNITS[self.config.unit][0]
         start = boundary - HOUR
         state = self._state
         if state.last_start is None or state.last_value is None:
