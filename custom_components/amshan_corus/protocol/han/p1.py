@@ -17,6 +17,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 import re
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .crc import crc16_arc
@@ -189,26 +190,27 @@ def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE
     if type_id := ident.group(3).decode("ascii").strip():
         readings["meter_type_id"] = Reading(type_id)
 
-    data_sets: list[tuple[tuple[int, ...], str, list[str]]] = []
+    mbus_lines: list[tuple[tuple[int, ...], str, list[str]]] = []
     for match in _DATA_SET.finditer(text):
-        groups, obis = _address(match.group(1))
-        data_sets.append((groups, obis, match.group(2)[1:-1].split(")(")))
-
-    device_types = {
-        groups[1]: int(values[0])
-        for groups, _, values in data_sets
-        if groups[0] == 0 and groups[2:] == (24, 1, 0) and values[0].isdigit()
-    }
-    for groups, obis, values in data_sets:
-        if groups[0] == 0 and groups[1] > 0:
-            _add_mbus(readings, groups, obis, values, device_types, timezone)
-        elif len(values) == 1:
-            name = obis_name(obis) or obis
-            if name in readings:  # e.g. 96.1.1 after 96.1.0: both are "meter_id"
-                name = obis
-            reading = _reading(values[0], obis, groups, timezone)
+        address = _address(match.group(1))
+        values = match.group(2)
+        if address.mbus:
+            mbus_lines.append((address.groups, address.obis, values[1:-1].split(")(")))
+        elif values.count("(") == 1:  # multi-value lines (99.97.0 failure log) are no reading
+            reading = _reading(values[1:-1], address, timezone)
             if reading is not None:
-                readings.setdefault(name, reading)
+                # A name sent twice (96.1.0 and 96.1.1 are both "meter_id"): first one wins.
+                readings.setdefault(
+                    address.obis if address.name in readings else address.name, reading
+                )
+    if mbus_lines:
+        device_types = {
+            groups[1]: int(values[0])
+            for groups, _, values in mbus_lines
+            if groups[2:] == (24, 1, 0) and values[0].isdigit()
+        }
+        for groups, obis, values in mbus_lines:
+            _add_mbus(readings, groups, obis, values, device_types, timezone)
     return MeterMessage(
         source=Source.P1,
         manufacturer=_MANUFACTURERS.get(flag_id.upper(), flag_id),
@@ -217,34 +219,51 @@ def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE
     )
 
 
+class _Address(NamedTuple):
+    groups: tuple[int, ...]
+    obis: str
+    name: str  # the shared reading name, or the OBIS text when it has none
+    kind: str  # "clock", "text" (hex-coded ASCII) or "value"
+    mbus: bool  # a DSMR M-Bus channel line (0-n:..., n > 0)
+
+
 @lru_cache(maxsize=512)
-def _address(text: str) -> tuple[tuple[int, ...], str]:
-    """'1-0:1.8.0' -> ((1, 0, 1, 8, 0), reduced OBIS); the same few addresses recur."""
+def _address(text: str) -> _Address:
+    """'1-0:1.8.0' -> its groups, reduced OBIS, name...; the same few addresses recur."""
     match = _ADDRESS.fullmatch(text)
     assert match is not None
-    return tuple(int(g) for g in match.groups()[:5]), normalize_obis(text)
+    groups = tuple(int(g) for g in match.groups()[:5])
+    obis = normalize_obis(text)
+    kind = "clock" if groups[2:] == (1, 0, 0) else "value"
+    if groups[2:4] in ((96, 1), (96, 13)):  # equipment ids and text messages
+        kind = "text"
+    mbus = groups[0] == 0 and groups[1] > 0
+    return _Address(groups, obis, obis_name(obis) or obis, kind, mbus)
 
 
-def _reading(value: str, obis: str, groups: tuple[int, ...], timezone: tzinfo) -> Reading | None:
+def _reading(value: str, address: _Address, timezone: tzinfo) -> Reading | None:
     """The reading of a one-value line; None for a clock that is not a valid time."""
-    if groups[2:] == (1, 0, 0):  # clock
+    if address.kind == "clock":
         try:
-            return Reading(parse_p1_timestamp(value, timezone), None, obis)
+            return Reading(parse_p1_timestamp(value, timezone), None, address.obis)
         except DecodeError:
             return None
-    if groups[2:4] == (96, 1) or groups[2:4] == (96, 13):  # ids and text: hex-coded ASCII
-        return Reading(_hex_ascii(value), None, obis)
+    if address.kind == "text":
+        return Reading(_hex_ascii(value), None, address.obis)
     number, unit = _number(value)
-    return Reading(number, unit, obis)
+    return Reading(number, unit, address.obis)
 
 
 def _number(value: str) -> tuple[ReadingValue, str | None]:
     """'00.503*kW' -> (Decimal('0.503'), 'kW'); '001*A' -> (1, 'A'); '0002' -> ('0002', None)."""
     digits, star, unit = value.partition("*")
-    if not star or not _NUMBER.fullmatch(digits):
+    if not star:
         return value, None
-    number: ReadingValue = Decimal(digits) if "." in digits else int(digits)
-    return number, unit or None
+    if digits.isdigit():
+        return int(digits), unit or None
+    if _NUMBER.fullmatch(digits):
+        return Decimal(digits), unit or None
+    return value, None
 
 
 def _hex_ascii(value: str) -> str:
@@ -282,7 +301,7 @@ def _add_mbus(
         readings[_channel_key(readings, value_name, channel)] = Reading(
             number, unit, obis, timestamp
         )
-    elif len(values) == 1 and (reading := _reading(values[0], obis, groups, timezone)):
+    elif len(values) == 1 and (reading := _reading(values[0], _address(obis), timezone)):
         readings.setdefault(obis, reading)
 
 
