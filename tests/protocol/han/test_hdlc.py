@@ -11,10 +11,10 @@ from custom_components.amshan_corus.protocol.han.hdlc import (
     MAX_FRAME_LENGTH,
     HdlcFrame,
     HdlcFrameReader,
+    encode_hdlc_frame as hdlc,
     parse_hdlc_frame,
 )
 
-from .frames import hdlc
 from .vectors import all_vectors, vector
 
 AIDON_7D = vector("hdlc_aidon_list1_with_7d")  # without flags
@@ -237,3 +237,23 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     for frame in reader.feed(data) + reader.feed(data):
         assert crc16_x25_ok(frame.raw[1:-1])
     assert reader.buffered <= MAX_FRAME_LENGTH + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=300),
+    st.sampled_from([b"\x41", b"\x01", b"\xce\xff"]),
+    st.sampled_from([b"\x08\x83", b"\x03", b"\x00\x02\x00\x23"]),
+    st.booleans(),
+)
+def test_encode_parse_round_trip(
+    information: bytes, destination: bytes, source: bytes, segmented: bool
+) -> None:
+    wire = hdlc(information, destination=destination, source=source, segmented=segmented)
+    frame = parse_hdlc_frame(wire)
+    assert (frame.information, frame.destination, frame.source) == (
+        information,
+        destination,
+        source,
+    )
+    assert (frame.segmentation, frame.raw) == (segmented, wire)

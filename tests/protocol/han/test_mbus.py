@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from custom_components.amshan_corus.protocol.han.mbus import MbusFrameReader
+from custom_components.amshan_corus.protocol.han.mbus import (
+    MbusFrameReader,
+    encode_mbus_frame as mbus,
+)
 
-from .frames import mbus
 from .vectors import vector
 
 ENC_11 = vector("ENC-11")  # 2 frames: CI 00 (first), CI 11 (last, sequence 1)

@@ -142,6 +142,28 @@ def _complete_frame_after(buf: bytearray, start: int, size: int) -> tuple[int, i
     return -1, resume if resume >= 0 else max(start, limit)
 
 
+def encode_hdlc_frame(
+    information: bytes,
+    *,
+    destination: bytes = b"\x41",
+    source: bytes = b"\x08\x83",
+    control: int = 0x13,
+    segmented: bool = False,
+) -> bytes:
+    """A complete frame with flags, HCS and FCS, as a meter sends it (simulators, tests)."""
+    length = 2 + len(destination) + len(source) + 1 + 2 + len(information)
+    length += 2 if information else 0  # a frame without information has one check sequence
+    if length > MAX_FRAME_LENGTH:
+        raise ValueError(f"an HDLC frame holds at most {MAX_FRAME_LENGTH} bytes, not {length}")
+    fmt = 0xA000 | (_SEGMENTATION if segmented else 0) | length
+    header = fmt.to_bytes(2, "big") + destination + source + bytes([control])
+    body = header + crc16_x25(header).to_bytes(2, "little")
+    if information:
+        body += information
+        body += crc16_x25(body).to_bytes(2, "little")
+    return b"\x7e" + body + b"\x7e"
+
+
 def parse_hdlc_frame(data: bytes) -> HdlcFrame:
     """Parse one complete frame, with or without its 7E flags (not reassembled).
 

@@ -36,6 +36,16 @@ class MbusFrame:
     segments: int = 1
 
 
+def encode_mbus_frame(
+    data: bytes, *, ci: int = 0x10, control: int = 0x53, address: int = 0xFF
+) -> bytes:
+    """One long frame carrying `data` after CI and the 01 67 addresses (simulators, tests)."""
+    body = bytes([control, address, ci, 0x01, 0x67]) + data
+    if len(body) > 0xFF:
+        raise ValueError(f"an M-Bus long frame holds at most 250 data bytes, not {len(data)}")
+    return bytes([START, len(body), len(body), START]) + body + bytes([sum(body) & 0xFF, STOP])
+
+
 class MbusFrameReader:
     """Sans-I/O framer for M-Bus long frames; `feed()` any chunks, get complete messages.
 
