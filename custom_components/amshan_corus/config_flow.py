@@ -175,7 +175,7 @@ async def _async_probe_mqtt(
     def _received(message: mqtt.ReceiveMessage) -> None:
         payload = message.payload  # bytes (subscribed without decoding); typed str | bytes
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
-        if probe.feed_payload(data):
+        if probe.feed_payload(data, topic=message.topic):
             settled.set()
 
     unsubscribes = []

@@ -37,6 +37,7 @@ from .sources import (
     list2_frame,
     unknown_frame,
 )
+from .test_bridges import TibberPulse
 from .vectors import vector
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -290,3 +291,17 @@ async def test_an_open_that_never_finishes_is_bounded_by_the_timeout() -> None:
     assert result.outcome is ProbeOutcome.CANNOT_CONNECT
     assert result.detail == "not connected within 0.05 s"
     assert (result.meter_id, result.manufacturer, result.meter_type) == (None, None, None)
+
+
+def test_tibber_pulses_on_two_topics_keep_their_own_streams() -> None:
+    """A Pulse's zlib stream runs across its messages: one decoder per topic, or both break."""
+    first, second = TibberPulse(), TibberPulse()
+    telegram = vector("p1_lg_e360_D")
+    probe = HanProbe()
+    assert probe.feed_payload(first.envelope(("P1", telegram[:300])), topic="tibber/a") is False
+    assert probe.feed_payload(second.envelope(("P1", telegram[:200])), topic="tibber/b") is False
+    assert probe.feed_payload(first.envelope(("P1", telegram[300:])), topic="tibber/a") is False
+    result = probe.result()
+    assert result.outcome is ProbeOutcome.OK
+    assert (result.messages, result.rejected, result.decode_errors) == (1, 0, 0)
+    assert result.manufacturer == "Landis+Gyr"

@@ -9,9 +9,9 @@ actionable answer. Public API:
 - `ProbeResult`: the outcome, the first message (preferably one carrying a meter id), the
   decoder's counters and a detail text.
 - `HanProbe`: the sans-I/O classifier. `feed(data)` takes stream bytes (serial, TCP),
-  `feed_payload(payload)` takes one self-contained message (an MQTT payload); both return True
-  once the outcome is settled and waiting longer cannot change it. `result()` classifies what
-  was seen so far.
+  `feed_payload(payload, topic=...)` takes one self-contained message (an MQTT payload); both
+  return True once the outcome is settled and waiting longer cannot change it. `result()`
+  classifies what was seen so far.
 - `probe_han(open_source, *, keys=None, timeout=25.0)`: opens the transport (`open_source` is a
   zero-argument coroutine function returning a `transport.ByteSource`, e.g.
   `functools.partial(open_tcp, host, port)`), feeds a `HanProbe` until it is settled or
@@ -116,8 +116,10 @@ class HanProbe:
     def __init__(
         self, *, keys: SecurityKeys | None = None, timezone: tzinfo = DEFAULT_TIMEZONE
     ) -> None:
+        self._keys = keys
+        self._timezone = timezone
         self._stream = MeterStreamDecoder(keys, timezone)
-        self._payloads = PayloadDecoder(keys, timezone)
+        self._payloads: dict[str, PayloadDecoder] = {}  # per topic: Tibber's zlib stream spans them
         self._payload_counts = {
             "bytes": 0,
             "frames": 0,
@@ -135,16 +137,20 @@ class HanProbe:
         self._see(self._stream.feed(data))
         return self.settled
 
-    def feed_payload(self, payload: bytes) -> bool:
+    def feed_payload(self, payload: bytes, *, topic: str = "") -> bool:
         """Add one self-contained payload (an MQTT message); True once the outcome is settled.
 
-        Text that is not meter data (bridges publish debug lines on the same topic) counts as
-        an undecodable payload, never as an error of the probe.
+        Payloads of one `topic` share a decoder (a Tibber Pulse's compressed stream runs
+        across messages). Text that is not meter data (bridges publish debug lines on the same
+        topic) counts as an undecodable payload, never as an error of the probe.
         """
         counts = self._payload_counts
         counts["bytes"] += len(payload)
+        decoder = self._payloads.get(topic)
+        if decoder is None:
+            decoder = self._payloads[topic] = PayloadDecoder(self._keys, self._timezone)
         try:
-            messages = self._payloads.decode(payload)
+            messages = decoder.decode(payload)
         except FrameError as err:
             counts["rejected"] += 1
             self._payload_error = err
