@@ -257,3 +257,8 @@ def test_decode_any_arbitrary_bytes_only_han_errors(data: bytes) -> None:
     for prefix in (b"", b"\x7e", b"\x68", b"\xe6\xe7\x00", b"\x0f", b"\xdb\x08", b"/ABC5"):
         with contextlib.suppress(HanError):
             decode_any(prefix + data)
+
+
+def test_decode_any_truncated_frame_without_flags_says_why() -> None:
+    with pytest.raises(FrameError, match="length field says 42 bytes, the frame has 30"):
+        decode_any(vector("hdlc_aidon_list1_with_7d")[:30])

@@ -57,7 +57,7 @@ class PayloadDecoder:
         first = data[0]
         if first == _FLAG:
             return self._decode_hdlc(data)
-        if first >> 4 == 0xA and _hdlc_length(data) == len(data):
+        if first >> 4 == 0xA:  # HDLC frame type 3 without its flags (no APDU starts so)
             return self._decode_hdlc(bytes([_FLAG]) + data + bytes([_FLAG]))
         if first == 0x68:
             return self._decode_mbus(data)
@@ -120,10 +120,6 @@ class PayloadDecoder:
             if stream.decode_errors + stream.rejected > errors_before and stream.last_error:
                 raise stream.last_error
         return messages
-
-
-def _hdlc_length(data: bytes) -> int:
-    return ((data[0] & 0x07) << 8 | data[1]) if len(data) >= 2 else -1
 
 
 def decode_any(
