@@ -602,9 +602,9 @@ class CapacityTracker:
         if len(known) != len(starts) or sum(known, Decimal(0)) <= 0:
             self.counts["unshared_register_span"] += 1
             return
-        # Whole Wh per period; the last takes the rest so the shares add up to the register.
+        # Whole Wh per period, rounded down so the last, taking the rest, is never negative.
         share = energy / sum(known, Decimal(0))
-        shares = [(estimate * share).quantize(WH) for estimate in known[:-1]]
+        shares = [(estimate * share).quantize(WH, ROUND_FLOOR) for estimate in known[:-1]]
         shares.append(energy - sum(shares, Decimal(0)))
         for start, part in zip(starts, shares, strict=True):
             self._store(start, part, exact=True)
