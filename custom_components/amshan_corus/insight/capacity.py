@@ -16,19 +16,24 @@ Definitions (all values are mean power over a period, in kW = kWh per hour):
   the step it is in now (counting what this period has already used, which cannot be undone):
   with S the sum of the other `peaks - 1` highest counted values (excluding this one, missing
   = 0) and L the next step limit, the month stays below L while V < peaks x L - S. Energies
-  are whole Wh, so using `headroom_kwh` in full keeps the step. `headroom_kw` is that energy
-  spread over the time left (the mean power the house may still draw). `mean_headroom_*`
-  is the same bound for keeping the mean itself unchanged: V <= max(the day's or the N-th
-  value, what is used already). Both are None when the period does not count or there is no
-  higher step: nothing this period does can raise the result.
-- **Energy this period** comes from the meter's register when it has one at the period start
-  (list 3 in Norway, every message on P1), refined between registers by integrating power
-  readings over time (trapezoids), and replaced by the exact register difference when the
-  register at the period end arrives. A period observed only in part (start-up, a gap in the
-  readings longer than `max_power_gap`) is left out rather than counted low; a register
-  difference spanning several periods is shared in proportion to their power estimates when
-  all of them have one. Months, days and windows are taken in local time; periods are keyed by
-  their UTC start, so the repeated October hour is two periods, both of the same day.
+  are whole Wh, so using `headroom_kwh` in full keeps the step and one Wh more raises it.
+  `headroom_kw` is that energy spread over the time left (the mean power the house may still
+  draw). `mean_headroom_*` is the same for keeping the month's mean unchanged:
+  V <= max(the N-th value, the best already closed on this day, what is used already).
+  Headroom is None when the period does not count (unlimited), when there is no higher step
+  (`headroom_*` only), and while the period's energy is unknown.
+- **Energy this period** comes from the meter's registers when it has one at the period start
+  (list 3 in Norway) or during it (a total in every message), refined between registers by
+  integrating power readings over time (trapezoids), and replaced by the exact register
+  difference when the register at the period end arrives; a register that goes backwards or
+  jumps faster than `max_power_kw` is dropped and the power integral carries the period. A
+  period observed only in part (start-up, readings stopping for longer than `max_power_gap`)
+  is left out rather than counted low. A register difference spanning several periods (a
+  missed list 3, or a repeated one: unchanged while power says energy was used) is shared in
+  proportion to their power estimates when all of them have one.
+- **Time.** Months, days and windows are taken in local time; periods are keyed by their UTC
+  start, so the repeated October hour is two periods, both of the same day. Feed readings in
+  time order, all stamped by one clock.
 """
 
 from __future__ import annotations
