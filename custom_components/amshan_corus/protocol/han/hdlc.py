@@ -126,8 +126,8 @@ def _complete_frame_after(buf: bytearray, start: int, size: int) -> tuple[int, i
     point were shown invalid for good, so repeated looks stay linear in the bytes received.
     """
     pos, resume = start, -1
-    limit = size - MIN_FRAME_LENGTH
-    while (flag := buf.find(FLAG, pos, limit)) >= 0:
+    limit = max(size - MIN_FRAME_LENGTH, 0)  # find() would read a negative end from the back
+    while pos < limit and (flag := buf.find(FLAG, pos, limit)) >= 0:
         fmt = (buf[flag + 1] << 8) | buf[flag + 2]
         length = fmt & MAX_FRAME_LENGTH
         if fmt >> 12 == 0xA and length >= MIN_FRAME_LENGTH:
