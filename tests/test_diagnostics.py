@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
@@ -17,9 +19,11 @@ from syrupy.filters import props
 from custom_components.amshan_corus.const import (
     CONF_AUTHENTICATION_KEY,
     CONF_ENCRYPTION_KEY,
+    CONF_TIMEZONE,
     CONF_TOPICS,
     Connection,
 )
+from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator
 from tests.conftest import AIDON_METER_ID, NEWER_HARNESS, aidon_lists, meter_entry, setup_entry
 
 LIST_1, LIST_2, LIST_3 = aidon_lists()
@@ -59,3 +63,34 @@ async def test_diagnostics(
     assert AIDON_METER_ID.encode().hex() not in text
     assert len(diagnostics["raw_messages"]) == 3
     assert diagnostics["counters"]["ignored"] == 1
+
+
+async def test_corus_diagnostics(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, socket_enabled: None
+) -> None:
+    """A converter's host and password are redacted; its values and counters are there."""
+    simulator = CorusSimulator("b0040", timezone=ZoneInfo("Europe/Oslo"), speed=0.0)
+    await simulator.start()
+    try:
+        entry = meter_entry(
+            Connection.CORUS_TCP,
+            unique_id="corus-b0040",
+            **{
+                CONF_HOST: "127.0.0.1",
+                CONF_PORT: simulator.port,
+                CONF_PASSWORD: "PASS",
+                CONF_TIMEZONE: "Europe/Oslo",
+            },
+        )
+        await setup_entry(hass, entry)
+        diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    finally:
+        await simulator.stop()
+    assert diagnostics["entry"]["data"][CONF_HOST] == "**REDACTED**"
+    assert diagnostics["entry"]["data"][CONF_PASSWORD] == "**REDACTED**"
+    assert diagnostics["entry"]["data"][CONF_PORT] == simulator.port
+    assert diagnostics["values"]["firmware_map"] == {"value": "b0040", "unit": None}
+    expected = simulator.expected_values()["index_converted"]
+    assert diagnostics["values"]["index_converted"] == {"value": str(expected), "unit": "m³"}
+    assert diagnostics["counters"]["polls"] == 1
+    assert diagnostics["raw_messages"] == []
