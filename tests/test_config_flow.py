@@ -117,6 +117,18 @@ async def choose(hass: HomeAssistant, connection: Connection) -> FlowResult:
     )
 
 
+async def reconfigure(
+    hass: HomeAssistant, entry: MockConfigEntry, connection: Connection
+) -> FlowResult:
+    """Start reconfiguring a HAN entry and pick `connection` in its menu."""
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["han_serial", "han_tcp", "han_mqtt"]
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": connection.value}
+    )
+
+
 def han_tcp_entry(
     port: int, unique_id: str | None = AIDON_METER_ID, **data: Any
 ) -> MockConfigEntry:
@@ -685,7 +697,7 @@ async def test_reconfigure_changes_the_connection_and_keeps_the_entry(
 ) -> None:
     entry = han_tcp_entry(port=1, **{CONF_ENCRYPTION_KEY: EK})
     entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
+    result = await reconfigure(hass, entry, Connection.HAN_TCP)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "han_tcp"
     # The form is filled in with the current connection.
@@ -712,12 +724,32 @@ async def test_reconfigure_changes_the_connection_and_keeps_the_entry(
     assert len(mock_setup_entry.mock_calls) == 1  # reloaded
 
 
+async def test_reconfigure_moves_a_serial_meter_to_a_network_bridge(
+    hass: HomeAssistant, simulator: HanSimulator
+) -> None:
+    entry = serial_entry("/dev/serial/by-id/usb-FTDI_FT232R-if00-port0")
+    entry.add_to_hass(hass)
+    result = await reconfigure(hass, entry, Connection.HAN_TCP)
+    assert result["step_id"] == "han_tcp"
+    assert not any(key.description for key in result["data_schema"].schema)  # nothing to reuse
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == {
+        CONF_CONNECTION: Connection.HAN_TCP,
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: simulator.port,
+    }
+    assert entry.unique_id == AIDON_METER_ID
+
+
 async def test_reconfigure_to_another_meter_is_refused(
     hass: HomeAssistant, simulator: HanSimulator
 ) -> None:
     entry = han_tcp_entry(port=1, unique_id="6970631401234567")
     entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
+    result = await reconfigure(hass, entry, Connection.HAN_TCP)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port}
     )
@@ -732,7 +764,7 @@ async def test_reconfigure_onto_another_entrys_connection_is_refused(
     han_tcp_entry(port=simulator.port, unique_id="other").add_to_hass(hass)
     entry = han_tcp_entry(port=1)
     entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
+    result = await reconfigure(hass, entry, Connection.HAN_TCP)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port}
     )
@@ -745,7 +777,7 @@ async def test_reconfigure_error_shows_the_form_again(
 ) -> None:
     entry = han_tcp_entry(port=1)
     entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
+    result = await reconfigure(hass, entry, Connection.HAN_TCP)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: free_port()}
     )
@@ -766,7 +798,7 @@ async def test_reconfigure_serial_entry(hass: HomeAssistant, pty_meter: str) -> 
     )
     entry.add_to_hass(hass)
     with patch.object(serialx, "list_serial_ports", return_value=[]):
-        result = await entry.start_reconfigure_flow(hass)
+        result = await reconfigure(hass, entry, Connection.HAN_SERIAL)
         assert result["step_id"] == "han_serial"
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_DEVICE: pty_meter, CONF_BAUDRATE: "2400", CONF_PARITY: "E"}
@@ -817,7 +849,7 @@ async def test_reconfigure_of_a_running_serial_entry_frees_its_port(
     assert entry.state is ConfigEntryState.LOADED
     with patch.object(serialx, "list_serial_ports", return_value=[]):
         # A failing probe: the entry is loaded again (and holds its port) afterwards.
-        result = await entry.start_reconfigure_flow(hass)
+        result = await reconfigure(hass, entry, Connection.HAN_SERIAL)
         form = {CONF_DEVICE: "/dev/does-not-exist", CONF_BAUDRATE: "2400", CONF_PARITY: "E"}
         result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
         assert result["errors"] == {"base": "cannot_connect"}
@@ -843,7 +875,7 @@ async def test_wrong_device_on_a_running_serial_entry_leaves_it_running(
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     with patch.object(serialx, "list_serial_ports", return_value=[]):
-        result = await entry.start_reconfigure_flow(hass)
+        result = await reconfigure(hass, entry, Connection.HAN_SERIAL)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_DEVICE: pty_meter, CONF_BAUDRATE: "2400", CONF_PARITY: "N"}
         )
@@ -950,6 +982,7 @@ def test_translations_cover_the_flow(language: str) -> None:
     config = strings["config"]
     assert set(config["step"]) == {
         "user",
+        "reconfigure",
         "han_serial",
         "han_tcp",
         "han_mqtt",

@@ -7,7 +7,7 @@ tells the person what to do when that fails. The unique id comes from the meter 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 import os
@@ -83,8 +83,6 @@ from .protocol.han.probe import (
 )
 from .protocol.han.security import SecurityKeys
 from .protocol.han.transport import open_serial, open_tcp
-
-type StepHandler = Callable[[dict[str, Any] | None], Awaitable[ConfigFlowResult]]
 
 # Module attributes so tests can shorten the waits.
 HAN_PROBE_TIMEOUT = DEFAULT_PROBE_TIMEOUT
@@ -419,10 +417,16 @@ class AmshanCorusConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change how an existing meter is reached; entities and history stay."""
+        """Change how an existing meter is reached; entities and history stay.
+
+        A HAN meter may move between serial, TCP and MQTT (a USB cable replaced by a WiFi
+        bridge): the menu offers all three, each form filled in when it is the current one.
+        """
         connection = Connection(self._get_reconfigure_entry().data[CONF_CONNECTION])
-        step: StepHandler = getattr(self, f"async_step_{connection.value}")
-        return await step(None)
+        if connection is Connection.CORUS_TCP:
+            return await self.async_step_corus_tcp()
+        kinds = [kind.value for kind in Connection if kind in HAN_CONNECTIONS]
+        return self.async_show_menu(step_id="reconfigure", menu_options=kinds)
 
     async def async_step_han_serial(
         self, user_input: dict[str, Any] | None = None
@@ -623,7 +627,9 @@ class AmshanCorusConfigFlow(ConfigFlow, domain=DOMAIN):
         placeholders: dict[str, str],
     ) -> ConfigFlowResult:
         if user_input is None and self.source == SOURCE_RECONFIGURE:
-            user_input = _form_values(self._get_reconfigure_entry().data)
+            current = self._get_reconfigure_entry().data
+            if current[CONF_CONNECTION] == connection:
+                user_input = _form_values(current)
         return self.async_show_form(
             step_id=connection.value,
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
