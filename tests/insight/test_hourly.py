@@ -336,3 +336,51 @@ def test_property_sum_matches_register_and_restart_is_transparent(
     assert rows[-1].sum == (D(stream[-1][1]) - D(stream[0][1])) / 1000
     assert all(row.start.minute == 0 and row.start.second == 0 for row in rows)
     assert all(a.start < b.start and a.sum <= b.sum for a, b in pairwise(rows))
+
+
+def test_corus_hourly_records_backfill_idempotently() -> None:
+    # Records as the converter's hourly database returns them, through our Corus decoder.
+    from custom_components.amshan_corus.protocol.corus.databases import (
+        DatabaseRecord,
+        get_layout,
+        parse_records,
+    )
+
+    paris, pulse_weight = ZoneInfo("Europe/Paris"), D("0.01")
+    layout = get_layout("hourly", 90)
+    assert layout is not None
+    raw = b"".join(
+        layout.encode(
+            {
+                "record_duration": 60,
+                "end_date": datetime(2026, 3, 1, 7 + n, tzinfo=paris),
+                "start_date": datetime(2026, 3, 1, 6 + n, tzinfo=paris),
+                "index_converted": D("4521.370") + n * D("1.655"),
+                "index_unconverted": D(4000 + n),
+            },
+            pulse_weight,
+            paris,
+        )
+        for n in range(3)
+    )
+    records = parse_records("hourly", 90, raw, pulse_weight, paris)
+    engine = HourlyStatistics(HourlyConfig.gas())
+
+    def backfill(part: list[DatabaseRecord]) -> list[StatisticRow]:
+        rows: list[StatisticRow] = []
+        for record in part:
+            end, index = record.values["end_date"], record.values["index_converted"]
+            assert isinstance(end, datetime)
+            assert isinstance(index, Decimal)
+            rows += engine.add(end, index).rows
+        return rows
+
+    assert backfill(records[:2]) == [
+        StatisticRow(utc(2026, 3, 1, 5), D("4521.37"), D(0), None, 1),
+        StatisticRow(utc(2026, 3, 1, 6), D("4523.025"), D("1.655"), D("1.655"), 1),
+    ]
+    # The next read starts again from the last record it has: only the new hour is booked.
+    assert backfill(records[1:]) == [
+        StatisticRow(utc(2026, 3, 1, 7), D("4524.68"), D("3.310"), D("1.655"), 1),
+    ]
+    assert engine.counts[Outcome.DUPLICATE] == 1
