@@ -27,7 +27,10 @@ import pytest
 from custom_components.amshan_corus.protocol.corus.client import CorusClient
 from custom_components.amshan_corus.protocol.corus.datatypes import FLOAT, DataType, Value
 from custom_components.amshan_corus.protocol.corus.firmware import get_parameter_map
-from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator
+from custom_components.amshan_corus.protocol.corus.simulator import (
+    CorusSimulator,
+    SimulatorFaults,
+)
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -58,13 +61,16 @@ def iflag_python() -> Path:
     return python
 
 
-async def read_with_iflag(sim: CorusSimulator, *extra: str) -> dict[str, Any]:
+async def read_with_iflag(sim: CorusSimulator, *extra: str, check: bool = True) -> dict[str, Any]:
+    """iflag's JSON; with `check=False` a failed run gives {"error": its last stderr line}."""
     command = CROSSCHECK.iflag_command("127.0.0.1", sim.port, *extra)
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     async with asyncio.timeout(300):
         out, err = await process.communicate()
+    if process.returncode != 0 and not check:
+        return {"error": (err.decode().strip().splitlines() or [""])[-1]}
     assert process.returncode == 0, err.decode()
     result: dict[str, Any] = json.loads(out)
     return result
@@ -130,3 +136,20 @@ async def test_iflag_reads_the_same_daily_and_monthly_records(
         assert set(their_record) == set(record.values)
         for name, value in their_record.items():
             assert_same(name, kinds[name], value, record.values[name])
+
+
+async def test_a_bad_crc_costs_iflag_its_records_but_not_us(iflag_python: Path) -> None:
+    """iflag 1.0.1 keeps a NAKed frame's data (bug 2 of corus-protocol.md §5); we do not."""
+    faults = SimulatorFaults(corrupt_database_frame=1)
+    async with CorusSimulator("b0040", start=CLOCK, speed=0, history_days=3) as sim:
+        clean = await CorusClient("127.0.0.1", sim.port, timeout=10).read_database("hourly")
+        sim.faults = faults
+        ours = await CorusClient("127.0.0.1", sim.port, timeout=10).read_database("hourly")
+        assert sim.stats.naks == 1
+    assert ours == clean
+    async with CorusSimulator("b0040", start=CLOCK, speed=0, history_days=3, faults=faults) as sim:
+        theirs = await read_with_iflag(sim, "--database", "hourly", check=False)
+        assert sim.stats.naks == 1
+    # iflag appended the bad frame's data before its CRC check, so the records after it are
+    # shifted: a Date field gets other bytes and a bare ValueError escapes (§5 bugs 2 and 8).
+    assert theirs == {"error": "ValueError: month must be in 1..12"}
