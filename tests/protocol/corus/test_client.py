@@ -352,3 +352,27 @@ async def test_event_log_comes_back_as_raw_records(simulator: CorusSimulator) ->
     assert [(len(e.raw), e.layout, dict(e.values)) for e in events] == [(8, None, {})] * 2
     assert events[0].raw == DATE.encode(START) + b"\x02\x00\x00\x00"  # clock set (frozen)
     assert events[1].raw == DATE.encode(START) + b"\x01\x00\x00\x00"
+
+
+async def test_later_polls_are_one_request_and_follow_a_firmware_change(
+    simulator: CorusSimulator,
+) -> None:
+    client = client_for(simulator)
+    await client.read_all()
+    await simulator.wait_idle()
+    simulator.stats.requests.clear()
+    reading = await client.read_all()
+    await simulator.wait_idle()
+    assert simulator.stats.requests == [CMD_READ, CMD_BREAK]  # the whole poll in one request
+    assert reading.firmware_map == "b0040"
+    # A firmware update changes the map id: the next poll notices and detects it afresh.
+    version = get_parameter_map("b0040")["parameter_mapping_version"]
+    async with client.session() as session:
+        await session.write_parameters([(version, "FL_B0041")])
+    await simulator.wait_idle()
+    simulator.stats.requests.clear()
+    reading = await client.read_all()
+    await simulator.wait_idle()
+    assert reading.firmware_map == "b0041"
+    assert simulator.stats.requests == [CMD_READ, CMD_READ, CMD_READ, CMD_BREAK]
+    assert reading.value("parameter_mapping_version") == "FL_B0041"

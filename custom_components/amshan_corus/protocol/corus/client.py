@@ -17,7 +17,8 @@ Public API:
   `read_database(database, since=None, until=None) -> [DatabaseRecord]`, `read_all()`,
   `read_identity()`.
 - One-session shortcuts on the client: `read_all()`, `read_identity()`, `read_database(...)`,
-  `set_clock(...)`.
+  `set_clock(...)`. The client remembers the map a session found: later polls are a single
+  batched read (one round trip after sign-on), whose 0x5E value confirms the map.
 - `CorusReading(firmware_map, values: {name: CorusValue(value, unit)}, ident)`: what the Home
   Assistant coordinator publishes each poll. `CorusIdentity(firmware_map, firmware_version,
   kernel_version, ident)`: none of the 32 maps has a serial-number parameter, so the identity
@@ -198,11 +199,18 @@ def _guarded[S: CorusSession, **P, R](
 class CorusSession:
     """An open, signed-on session; get one from `CorusClient.session()`."""
 
-    def __init__(self, link: _Link, password: bytes | None, tz: tzinfo) -> None:
+    def __init__(
+        self,
+        link: _Link,
+        password: bytes | None,
+        tz: tzinfo,
+        known_map: ParameterMap | None = None,
+    ) -> None:
         self._link = link
         self._password = password
         self.timezone = tz
         self.ident = ""
+        self._known_map = known_map  # found in an earlier session, to be confirmed
         self._map: ParameterMap | None = None
         self._pulse_weight: Decimal | None = None
 
@@ -323,6 +331,11 @@ class CorusSession:
         if answer != ACK:
             raise CorusProtocolError(f"write answered {answer.hex()}, not ACK")
 
+    @property
+    def detected_map(self) -> ParameterMap | None:
+        """The parameter map this session found or confirmed, if it looked."""
+        return self._map
+
     @_guarded
     async def parameter_map(self) -> ParameterMap:
         """The converter's parameter map, from parameter 0x5E (`FL_<map id>`)."""
@@ -413,9 +426,31 @@ class CorusSession:
 
     @_guarded
     async def read_all(self) -> CorusReading:
-        """Detect the map, then read all its parameters in one batched request."""
+        """Detect the map, then read all its parameters in one batched request.
+
+        With the map an earlier session of the client found, the one batched read is the
+        whole poll (one round trip): its 0x5E value confirms the map. If the firmware
+        changed (refused ids, another map id), the map is detected afresh.
+        """
+        if self._map is None and (known := self._known_map) is not None:
+            self._known_map = None
+            try:
+                raw = await self.read_parameters(known.definitions())
+                version = raw.get(PARAMETER_MAP_VERSION.name)
+                if isinstance(version, str) and (
+                    map_id_from_version(version).lower() == known.map_id.lower()
+                ):
+                    self._map = known
+                    return self._reading(known, raw)
+            except (CorusConnectionError, CorusAuthenticationError):
+                raise
+            except CorusError:
+                pass  # not that map any more: detect it below
         parameter_map = await self.parameter_map()
         raw = await self.read_parameters(parameter_map.definitions())
+        return self._reading(parameter_map, raw)
+
+    def _reading(self, parameter_map: ParameterMap, raw: dict[str, Value]) -> CorusReading:
         values = {name: CorusValue(raw[name], parameter_map[name].unit) for name in sorted(raw)}
         return CorusReading(parameter_map.map_id, values, self.ident)
 
@@ -476,6 +511,7 @@ class CorusClient:
         self.connect_timeout = connect_timeout or timeout
         self.timezone = timezone
         self.wakeup_length = wakeup_length
+        self._known_map: ParameterMap | None = None  # the map the last session found
         self._lock = asyncio.Lock()
 
     async def _connect(self) -> _Link:
@@ -496,11 +532,12 @@ class CorusClient:
         await _load_data()
         async with self._lock:
             link = await self._connect()
-            session = CorusSession(link, self.password, self.timezone)
+            session = CorusSession(link, self.password, self.timezone, self._known_map)
             try:
                 await _guarded(CorusSession._sign_on)(session, self.wakeup_length)
                 yield session
             finally:
+                self._known_map = session.detected_map or self._known_map
                 await link.close(send_break=True)
 
     async def read_all(self) -> CorusReading:
