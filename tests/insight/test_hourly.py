@@ -384,3 +384,20 @@ def test_corus_hourly_records_backfill_idempotently() -> None:
         StatisticRow(utc(2026, 3, 1, 7), D("4524.68"), D("3.310"), D("1.655"), 1),
     ]
     assert engine.counts[Outcome.DUPLICATE] == 1
+
+
+def test_kaifa_list3_through_the_han_decoder_books_13_to_14() -> None:
+    # The real Kaifa MA304H3E list 3 of the shared vectors, stamped 14:00:10 by the meter.
+    from custom_components.amshan_corus.protocol.han.decode import decode_any
+    from tests.protocol.han.vectors import vector
+
+    (message,) = decode_any(vector("kaifa_no_list3_info"))
+    clock = message.readings["meter_datetime"].value
+    total = message.readings["active_power_import_total"]
+    assert isinstance(clock, datetime)
+    assert isinstance(total.value, int)
+    assert total.unit is not None
+    engine = HourlyStatistics(HourlyConfig.electricity(total.unit))
+    update = engine.add(clock, total.value)
+    assert update.rows == (StatisticRow(utc(2020, 1, 25, 12), D("79591.144"), D(0), None, 1),)
+    assert update.rows[0].start.astimezone(OSLO).hour == 13
