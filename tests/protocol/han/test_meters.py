@@ -142,6 +142,9 @@ def test_kaifa_positional_lists_need_their_types() -> None:
     wrong = [*nine[:8], text("oops", 9)]
     with pytest.raises(DecodeError):
         decode_dlms(structure(*wrong))
+    not_kaifa = [text("XYZ_001", 9), *nine[1:]]  # Kaifa's mA/0.1 V would be guesses here
+    with pytest.raises(DecodeError, match="no known list layout"):
+        decode_dlms(structure(*not_kaifa))
 
 
 def test_a_clock_alone_is_no_meter_message() -> None:

@@ -2,7 +2,7 @@
 
 Layouts, tried in this order:
 - Kaifa Norway: a structure of bare values, the list told by its element count (1, 9, 13, 14,
-  18): no OBIS codes, so the positions are fixed.
+  18) and, but for list 1, its version id "KFM_001": no OBIS codes, so the positions are fixed.
 - Austrian "push list" (Iskraemeco AM550, Siemens IM350): a structure of 12 starting with the
   push setup code 0-6:25.9.0, then meter number, time, date, A+, A-, R+, R-, P+, P-.
 - Self-describing OBIS lists, which cover every other meter without new code: an array or
@@ -145,11 +145,12 @@ def _kaifa_positional(body: list[Data]) -> tuple[list[_Item], str | None] | None
             return [_Item("1-0:1.7.0", body[0])], "Kaifa"
         return None
     layout = _KAIFA_LISTS.get(len(body))
-    if layout is None:
+    # Kaifa's resolutions (mA, 0.1 V) only fit a list that says it is Kaifa's ("KFM_001").
+    if layout is None or _manufacturer_from_text(body[0]) != "Kaifa":
         return None
     for (name, _), value in zip(layout, body, strict=True):
         if name in ("list_ver_id", "meter_id", "meter_type"):
-            ok = isinstance(value, bytes | str) and len(value) != 6
+            ok = isinstance(value, bytes | str)
         elif name == "meter_datetime":
             ok = isinstance(value, bytes) and looks_like_date_time(value)
         else:
@@ -160,7 +161,7 @@ def _kaifa_positional(body: list[Data]) -> tuple[list[_Item], str | None] | None
         _Item(obis, value, name=name if obis is None else None)
         for (name, obis), value in zip(layout, body, strict=True)
     ]
-    return items, _manufacturer_from_text(body[0])
+    return items, "Kaifa"
 
 
 _PUSH_SETUP: Final = bytes.fromhex("0006190900ff")
