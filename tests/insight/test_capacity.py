@@ -227,6 +227,7 @@ def test_energy_so_far_from_power_and_the_estimate() -> None:
     power_run(tracker, local(OSLO, 2026, 2, 4, 12, 59, 51), local(OSLO, 2026, 2, 4, 13, 30), "3.6")
     snapshot = tracker.snapshot()
     assert snapshot.period_start == utc(2026, 2, 4, 12)
+    assert (snapshot.previous_period_kwh, snapshot.previous_period_exact) == (None, False)
     assert snapshot.energy_so_far_kwh == D("1.8")
     assert snapshot.estimated_energy_kwh == D("3.6")
     assert snapshot.projected_mean_kw == D("1.2")
@@ -274,6 +275,8 @@ def test_list3_registers_make_hours_exact() -> None:
         (utc(2026, 2, 4, 12), D("3.6"), False),
         (utc(2026, 2, 4, 13), D("2.150"), True),
     ]
+    snapshot = tracker.snapshot()
+    assert (snapshot.previous_period_kwh, snapshot.previous_period_exact) == (D("2.150"), True)
     # 15:00 so far: the register anchors it, power since the boundary (0:00 to 0:03) adds.
     power_run(
         tracker, local(OSLO, 2026, 2, 4, 15, 0, 12), local(OSLO, 2026, 2, 4, 15, 30, 3), "2.0"

@@ -182,12 +182,15 @@ class CapacitySnapshot:
     `energy_so_far_kwh`, `estimated_energy_kwh`, the projection and the headroom are None while
     the current period has not been observed from its start (or readings stopped). Headroom is
     also None when unlimited: the period does not count (`period_counts`) or there is no higher
-    step (see the module docs).
+    step (see the module docs). `previous_period_kwh` is the period just before (None: not
+    known), booked in its own hour.
     """
 
     period_start: datetime
     energy_so_far_kwh: Decimal | None
     estimated_energy_kwh: Decimal | None
+    previous_period_kwh: Decimal | None
+    previous_period_exact: bool
     month: MonthResult
     previous_month: MonthResult | None
     projected_mean_kw: Decimal | None
@@ -428,10 +431,13 @@ class CapacityTracker:
         projected_total = (
             None if projected is None else sum((p.value_kw for p in projected), Decimal(0))
         )
+        previous = self._closed.get(start - rules.period)
         return CapacitySnapshot(
             period_start=start,
             energy_so_far_kwh=so_far,
             estimated_energy_kwh=estimate,
+            previous_period_kwh=None if previous is None else previous.energy_kwh,
+            previous_period_exact=previous is not None and previous.exact,
             month=self._result(month, self._values(month)),
             previous_month=self._result(previous_month, self._values(previous_month))
             if any(item.month == previous_month for item in self._closed.values())
