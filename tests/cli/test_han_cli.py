@@ -79,6 +79,8 @@ def results(
     tmp = tmp_path_factory.mktemp("cli")
     cases = dict(CASES)
     cases["file"] = ("han", "decode", "--file", str(_capture(tmp)), "--summary")
+    (tmp / "capture.txt").write_text(f"{FRAME_7D.hex()}\n{FRAME_7E.hex().upper()}\n")
+    cases["hex_file"] = ("han", "decode", "--file", str(tmp / "capture.txt"))
     (tmp / "noise.bin").write_bytes(b"\x00" * 5000)
     cases["noise_file"] = ("han", "decode", "--file", str(tmp / "noise.bin"))
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -158,6 +160,11 @@ def test_decode_file_with_corrupt_frame(
     ]
     size = 7 + len(FRAME_7D) + 2 * len(FRAME_7E) + 5
     assert lines[-1] == {"summary": {"bytes": size, "frames": 2, "messages": 2, "rejected": 1}}
+
+
+def test_decode_file_of_hex_text(results: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    lines = _lines(results["hex_file"])
+    assert [line["readings"]["active_power_import"]["value"] for line in lines] == [1661, 5502]
 
 
 def test_decode_encrypted_with_keys(results: dict[str, subprocess.CompletedProcess[str]]) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from decimal import Decimal
 from pathlib import Path
 import sys
 from typing import Any
 
-from ..protocol.han.bridges import parse_hex_text
+from ..protocol.han.bridges import is_text, parse_hex_text
 from ..protocol.han.decode import decode_any
 from ..protocol.han.errors import DecodeError, DecryptionError, FrameError, HanError
 from ..protocol.han.models import MeterMessage, ReadingValue
@@ -179,6 +180,10 @@ def _decode_file(path: Path, keys: SecurityKeys | None, *, summary: bool) -> int
         data = path.read_bytes()
     except OSError as err:
         raise CliError(f"cannot read {path}: {err.strerror or err}") from err
+    if is_text(data) and not data.lstrip().startswith(b"/"):
+        # A capture saved as hex text (copied from a bridge's log) rather than raw bytes.
+        with contextlib.suppress(DecodeError):
+            data = parse_hex_text(data)
     decoder = MeterStreamDecoder(keys)
     for offset in range(0, len(data), FILE_CHUNK):
         for message in decoder.feed(data[offset : offset + FILE_CHUNK]):

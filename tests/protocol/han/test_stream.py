@@ -77,6 +77,19 @@ def test_split_at_every_offset() -> None:
         assert _powers(messages) == [1661, 583, 5502], split
 
 
+@pytest.mark.parametrize(
+    ("names", "keys"),
+    [(("p1_lg_e360_D", "p1_ell_C"), None), (("ENC-11", "ENC-11"), "ENC-11")],
+)
+def test_p1_and_mbus_split_at_every_offset(names: tuple[str, str], keys: str | None) -> None:
+    data = vector(names[0]) + vector(names[1])
+    for split in range(0, len(data) + 1, 3):
+        decoder = MeterStreamDecoder(keys=_keys(keys) if keys else None)
+        messages = decoder.feed(data[:split]) + decoder.feed(data[split:])
+        assert len(messages) == 2, split
+        assert decoder.rejected == 0
+
+
 def test_garbage_between_frames_and_before_lock() -> None:
     data = NOISE + FRAME_7D + NOISE[:50] + FRAME_7E + b"\x7e\x7e\x7e" + KAIFA_LIST3 + NOISE
     decoder = MeterStreamDecoder()
