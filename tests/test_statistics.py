@@ -54,16 +54,17 @@ async def test_energy_and_gas_statistics(
     mqtt_mock: Any,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Three readouts in one 5-minute period: state and sum come out exact."""
-    start = datetime.fromisoformat("2026-11-22T12:00:00+00:00")
-    freezer.move_to(start)
+    """Three readouts in the hour's last 5 minutes: hourly state and sum come out exact."""
+    hour = datetime.fromisoformat("2026-11-22T12:00:00+00:00")
+    last_period = hour.replace(minute=55)
+    freezer.move_to(last_period)
     entry = meter_entry(Connection.HAN_MQTT, unique_id="kaifa-p1", **{CONF_TOPICS: ["p1"]})
     await setup_entry(hass, entry)
     for minute, (tariff_1, gas) in enumerate(
         (("001581.123", "00981.443"), ("001581.623", "00981.943"), ("001582.123", "00983.443")),
-        start=1,
+        start=56,
     ):
-        freezer.move_to(start.replace(minute=minute))
+        freezer.move_to(hour.replace(minute=minute))
         async_fire_mqtt_message(hass, "p1", readout(tariff_1, gas))
         await hass.async_block_till_done()
     energy = sensor_state(hass, entry, "active_power_import_tariff_1")
@@ -71,19 +72,23 @@ async def test_energy_and_gas_statistics(
     assert (energy.state, gas.state) == ("1582.123", "983.443")
     await async_wait_recording_done(hass)
 
-    freezer.move_to(start.replace(minute=6))
-    do_adhoc_statistics(hass, start=start)
+    # Compiling the hour's last 5-minute period also compiles the hour (long-term statistics).
+    freezer.move_to(hour.replace(hour=13, minute=1))
+    do_adhoc_statistics(hass, start=last_period)
     await async_wait_recording_done(hass)
-    statistics = await hass.async_add_executor_job(
-        statistics_during_period,
-        hass,
-        start,
-        None,
-        {energy.entity_id, gas.entity_id},
-        "5minute",
-        None,
-        {"state", "sum"},
-    )
-    assert [(row["state"], row["sum"]) for row in statistics[energy.entity_id]] == [(1582.123, 1.0)]
-    assert [(row["state"], row["sum"]) for row in statistics[gas.entity_id]] == [(983.443, 2.0)]
+    for period, start in (("5minute", last_period), ("hour", hour)):
+        statistics = await hass.async_add_executor_job(
+            statistics_during_period,
+            hass,
+            start,
+            None,
+            {energy.entity_id, gas.entity_id},
+            period,
+            None,
+            {"state", "sum"},
+        )
+        assert [(row["state"], row["sum"]) for row in statistics[energy.entity_id]] == [
+            (1582.123, 1.0)
+        ]
+        assert [(row["state"], row["sum"]) for row in statistics[gas.entity_id]] == [(983.443, 2.0)]
     await unload_entry(hass, entry)
