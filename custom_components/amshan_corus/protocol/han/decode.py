@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import tzinfo
 
 from .bridges import TibberEnvelopeDecoder, is_text, parse_hex_text, strip_tibber_prefix
-from .dlms import decode_dlms
+from .dlms import DEFAULT_TIMEZONE, decode_dlms
 from .errors import DecodeError, FrameError
 from .hdlc import HdlcFrameReader, parse_hdlc_frame
 from .mbus import MbusFrameReader
 from .models import MeterMessage, Source
-from .p1 import DEFAULT_TIMEZONE, decode_p1, parse_p1_readout
+from .p1 import decode_p1, parse_p1_readout
 from .security import SecurityKeys
 from .stream import MeterStreamDecoder
 

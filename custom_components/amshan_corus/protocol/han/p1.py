@@ -18,14 +18,23 @@ from decimal import Decimal
 from functools import lru_cache
 import re
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from .crc import crc16_arc
+from .dlms import DEFAULT_TIMEZONE
 from .errors import ChecksumError, DecodeError, FrameError
 from .models import MeterMessage, Reading, ReadingValue, Source
 from .obis import mbus_value_name, normalize_obis, obis_name
 
-DEFAULT_TIMEZONE = ZoneInfo("Europe/Oslo")
+__all__ = [
+    "DEFAULT_TIMEZONE",  # shared with the DLMS decoder
+    "MAX_READOUT_LENGTH",
+    "P1Reader",
+    "P1Readout",
+    "decode_p1",
+    "parse_p1_readout",
+    "parse_p1_timestamp",
+]
+
 MAX_READOUT_LENGTH = 8192  # DSMR 5 telegrams are about 1 KiB; amshan uses the same bound
 
 _IDENT = re.compile(rb"^/([A-Za-z]{3})(\d)(?:\\\w)*([ -~]{0,32})$")

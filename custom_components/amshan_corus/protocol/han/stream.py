@@ -13,12 +13,12 @@ from datetime import tzinfo
 from enum import StrEnum
 from typing import Any, Protocol
 
-from .dlms import decode_dlms
+from .dlms import DEFAULT_TIMEZONE, decode_dlms
 from .errors import DecodeError, DecryptionError, FrameError, HanError
 from .hdlc import HdlcFrame, HdlcFrameReader
 from .mbus import MbusFrame, MbusFrameReader
 from .models import MeterMessage, Source
-from .p1 import DEFAULT_TIMEZONE, P1Reader, P1Readout, decode_p1
+from .p1 import P1Reader, P1Readout, decode_p1
 from .security import SecurityKeys
 
 RELOCK_AFTER_BYTES = 16384  # several list-2 periods at 2400 baud without one good message
