@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from tests.conftest import REPO_ROOT
 
@@ -48,3 +50,15 @@ def test_protocol_libraries_never_import_home_assistant() -> None:
         )
     ]
     assert offenders == []
+
+
+def test_command_line_tool_starts_without_home_assistant() -> None:
+    """`python -m custom_components.amshan_corus` runs the package __init__ first: keep it light."""
+    probe = (
+        "import sys, custom_components.amshan_corus.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('homeassistant')}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -1,15 +1,27 @@
-"""AMS HAN & Corus meters: smart electricity meters' HAN/P1 port and Itron Corus gas converters."""
+"""AMS HAN & Corus meters: smart electricity meters' HAN/P1 port and Itron Corus gas converters.
+
+Home Assistant is imported inside the functions, not at module level: Python runs this module
+first for `python -m custom_components.amshan_corus`, and the command-line tool must start
+without loading Home Assistant. Home Assistant itself imports `config_flow` and `diagnostics`
+(which load `coordinator`) in its executor before setting up an entry, so these imports find
+the modules already loaded and never block the event loop.
+"""
 
 from __future__ import annotations
 
-from homeassistant.core import HomeAssistant
+from typing import TYPE_CHECKING
 
-from .const import PLATFORMS
-from .coordinator import AmshanCorusConfigEntry, CorusCoordinator, create_coordinator
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
+
+    from .coordinator import AmshanCorusConfigEntry
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) -> bool:
     """Start the meter's coordinator, then its sensors."""
+    from .const import PLATFORMS  # noqa: PLC0415 - see the module docstring
+    from .coordinator import CorusCoordinator, create_coordinator  # noqa: PLC0415
+
     coordinator = create_coordinator(hass, entry)
     if isinstance(coordinator, CorusCoordinator):
         # Test before setup: an unreachable converter raises ConfigEntryNotReady (retried).
@@ -23,4 +35,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) 
 
 async def async_unload_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) -> bool:
     """Stop the sensors; the reader task and MQTT subscriptions end with the entry."""
+    from .const import PLATFORMS  # noqa: PLC0415 - see the module docstring
+
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
