@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from custom_components.amshan_corus.cli import main
 from custom_components.amshan_corus.protocol.corus.databases import get_layout
 from custom_components.amshan_corus.protocol.corus.simulator import (
     CorusSimulator,
@@ -170,43 +171,74 @@ async def test_database_of_an_empty_converter_prints_nothing() -> None:
     assert (run.code, run.out, run.err) == (0, "", "")
 
 
-async def test_errors_are_one_line_on_stderr() -> None:
+async def test_network_errors_are_one_line_on_stderr() -> None:
     faults = SimulatorFaults(required_password="S3CRET")
     async with (
         simulator(faults=faults) as sim,
         simulator(faults=SimulatorFaults(reply_delay=3.0)) as slow,
     ):
-        closed = ["--host", "127.0.0.1", "--port", str(free_port())]
         runs = await asyncio.gather(
-            cli("corus", "read", *closed),
+            cli("corus", "read", "--host", "127.0.0.1", "--port", str(free_port())),
             cli("corus", "read", *address(sim)),
-            cli("corus", "read", *address(slow), "--timeout", "0.5"),
-            cli("corus", "read", *closed, "--timezone", "Mars/Olympus"),
-            cli("corus", "database", "hourly", *closed, "--start", "yesterday"),
-            cli(
+            cli("corus", "database", "daily", *address(slow), "--timeout", "0.5"),
+        )
+    lines = [run.error_line() for run in runs]
+    assert "cannot connect to 127.0.0.1:" in lines[0]
+    assert lines[1] == (
+        f"error: corus read (127.0.0.1:{sim.port}): the converter refused the password"
+    )
+    assert lines[2] == (
+        f"error: corus database daily (127.0.0.1:{slow.port}): "
+        "no answer to daily database frame 0 within 0.5 s"
+    )
+
+
+CLOSED = ["--host", "127.0.0.1", "--port", "1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["corus", "read", *CLOSED, "--timezone", "Mars/Olympus"], "unknown timezone"),
+        (
+            ["corus", "database", "hourly", *CLOSED, "--start", "yesterday"],
+            "--start 'yesterday' is not an ISO 8601 date/time",
+        ),
+        (
+            [
                 "corus",
                 "database",
                 "hourly",
-                *closed,
+                *CLOSED,
                 "--start",
                 "2026-01-02",
                 "--stop",
                 "2026-01-01",
-            ),
-            cli("corus", "database", "events", *closed),
-            cli("simulate", "corus", "--port", "0", "--firmware", "x9999"),
-            cli("simulate", "corus", "--port", "0", "--fault", "meteor-strike"),
-        )
-    lines = [run.error_line() for run in runs]
-    assert "cannot connect to 127.0.0.1:" in lines[0]
-    assert "refused the password" in lines[1]
-    assert "no answer to read parameters within 0.5 s" in lines[2]
-    assert "unknown timezone 'Mars/Olympus'" in lines[3]
-    assert "--start 'yesterday' is not an ISO 8601 date/time" in lines[4]
-    assert "is after --stop" in lines[5]
-    assert "invalid choice: 'events'" in lines[6]
-    assert "unsupported Corus parameter map 'x9999'" in lines[7]
-    assert "unknown fault 'meteor-strike'" in lines[8]
+            ],
+            "--start 2026-01-02 is after --stop 2026-01-01",
+        ),
+        (["corus", "database", "events", *CLOSED], "invalid choice: 'events'"),
+        (["corus", "read", *CLOSED, "--password", "пароль"], "the password must be latin-1 text"),
+        (["corus", "read", *CLOSED, "--timeout", "0"], "timeout 0 is not a positive number"),
+        (["corus", "read", "--host", "127.0.0.1", "--port", "70000"], "port 70000 is outside"),
+        (["simulate", "corus", "--port", "0", "--firmware", "x9999"], "map 'x9999'"),
+        (["simulate", "corus", "--port", "0", "--fault", "meteor-strike"], "unknown fault"),
+        (["simulate", "corus", "--port", "0", "--fault", "reply-delay=soon"], "unknown fault"),
+    ],
+)
+def test_usage_errors_are_one_line_on_stderr(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked before any I/O, so in-process (the subprocess contract is the same code)."""
+    try:
+        code = main(args)
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code  # type: ignore[assignment]
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ")
+    assert message in err
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])

@@ -100,13 +100,16 @@ def _client(args: argparse.Namespace) -> CorusClient:
         raise CliError(f"port {args.port} is outside 1-65535")
     if not args.timeout > 0:
         raise CliError(f"timeout {args.timeout:g} is not a positive number of seconds")
-    return CorusClient(
-        args.host,
-        args.port,
-        password=args.password,
-        timeout=args.timeout,
-        timezone=_timezone(args.timezone),
-    )
+    try:
+        return CorusClient(
+            args.host,
+            args.port,
+            password=args.password,
+            timeout=args.timeout,
+            timezone=_timezone(args.timezone),
+        )
+    except CorusError as err:  # a password it cannot send
+        raise CliError(f"corus {args.command}: {err}") from err
 
 
 def _moment(text: str | None, option: str, tz: tzinfo) -> datetime | None:
