@@ -376,3 +376,19 @@ async def test_later_polls_are_one_request_and_follow_a_firmware_change(
     assert reading.firmware_map == "b0041"
     assert simulator.stats.requests == [CMD_READ, CMD_READ, CMD_READ, CMD_BREAK]
     assert reading.value("parameter_mapping_version") == "FL_B0041"
+
+
+async def test_a_session_refuses_to_go_on_after_a_timeout(simulator: CorusSimulator) -> None:
+    simulator.faults.reply_delay = 0.5
+    client = client_for(simulator, timeout=0.1)
+
+    async def read_twice() -> None:
+        async with client.session() as session:
+            with pytest.raises(CorusTimeoutError):
+                await session.read_all()
+            await session.read_all()  # the late answer may still arrive: refused
+
+    with pytest.raises(CorusProtocolError, match="out of step"):
+        await read_twice()
+    simulator.faults.reply_delay = 0
+    assert (await client.read_all()).firmware_map == "b0040"

@@ -138,7 +138,8 @@ class _Link:
         self.reader = reader
         self.writer = writer
         self.timeout = timeout
-        self.broken = False
+        self.broken = False  # the connection is gone
+        self.out_of_step = False  # bytes of an abandoned answer may still be under way
 
     @asynccontextmanager
     async def step(self, what: str) -> AsyncIterator[None]:
@@ -147,6 +148,7 @@ class _Link:
             async with asyncio.timeout(self.timeout):
                 yield
         except TimeoutError as err:
+            self.out_of_step = True
             raise CorusTimeoutError(f"no answer to {what} within {self.timeout:g} s") from err
         except asyncio.IncompleteReadError as err:
             self.broken = True
@@ -155,12 +157,21 @@ class _Link:
             self.broken = True
             raise CorusConnectionError(f"connection lost ({what}): {err}") from err
 
+    def check(self) -> None:
+        """Refuse to go on where an earlier failure left the stream in an unknown state."""
+        if self.broken:
+            raise CorusConnectionError("the connection was lost; open a new session")
+        if self.out_of_step:
+            raise CorusProtocolError("the session is out of step after a failure; open a new one")
+
     async def send(self, data: bytes, what: str) -> None:
+        self.check()
         async with self.step(what):
             self.writer.write(data)
             await self.writer.drain()
 
     async def read(self, count: int, what: str) -> bytes:
+        self.check()
         async with self.step(what):
             return await self.reader.readexactly(count)
 
@@ -261,10 +272,17 @@ class CorusSession:
         if head == NAK:
             raise CorusProtocolError(f"the converter refused the request ({what}: NAK)")
         if head[0] != SOH:
+            self._link.out_of_step = True
             raise CorusProtocolError(f"{what}: expected SOH, got {head.hex()}")
         length = await self._link.read(1, what)
         rest = await self._link.read(length[0] + 3, what)
-        return reply_payload(head + length + rest)
+        try:
+            return reply_payload(head + length + rest)
+        except CorusCrcError:
+            raise  # the whole frame was read: the caller may ask again
+        except CorusProtocolError:
+            self._link.out_of_step = True
+            raise
 
     @_guarded
     async def read_parameters(self, definitions: Sequence[ParameterDefinition]) -> dict[str, Value]:
@@ -405,12 +423,14 @@ class CorusSession:
                 payload = await self._read_reply(what)
             except CorusCrcError:
                 if retries >= MAX_FRAME_RETRIES:
+                    self._link.out_of_step = True  # the converter waits for an answer
                     raise
                 retries += 1
                 await self._link.send(NAK, what)  # ask again; the bad data is not kept
                 continue
             frame = parse_database_frame(payload, first=record_size is None)
             if frame.number != expected:
+                self._link.out_of_step = True
                 raise CorusProtocolError(
                     f"{database} database frame {frame.number} arrived, expected {expected}"
                 )
