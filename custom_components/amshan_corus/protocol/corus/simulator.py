@@ -6,12 +6,17 @@ Public API:
   speed=1.0, ident="/ACT7CORUS", frame_payload=250, layouts=None)`: `await start()`, `.port`
   (the real port when 0 was asked), `await stop()`, or `async with CorusSimulator(...) as sim:`.
   `await wait_idle()` waits until the current session is over (for assertions on `stats`).
-  `clock()` is the converter's clock (starts at `start`, runs `speed` times real time, 0
-  freezes it; writable through the clock parameter), `stats` counts
-  sessions, breaks, ACKs, NAKs and requests, `faults` can be changed between sessions.
+  `clock()`/`set_clock()`: the converter's clock (starts at `start`, runs `speed` times real
+  time, 0 freezes it; clients set it through the clock parameter). `stats` counts sessions,
+  breaks, ACKs, NAKs, requests and writes; `faults` can be changed between sessions.
+  `fast=True` (the default, for tests) answers at once; `fast=False` waits a GSM-like
+  50-200 ms before each reply.
 - `SimulatorFaults(tiny_segments, corrupt_database_frame, corrupt_times, reply_delay,
   drop_mid_frame, required_password, empty_databases)`: switches for fault tests.
-- `expected_values(...)`/`hour(...)`: what the simulator holds, to compare a client's reads with.
+- What it holds, to compare a client's reads with: `expected_values()` (every parameter by
+  name, decoded), `periods(database)` (the model's record periods, oldest first),
+  `database_records(database, newest, oldest)` (the encoded records it would send), `hour(n)`,
+  `events`, `layouts` (database -> `RecordLayout` in use).
 
 It speaks the wire format of corus-protocol.md exactly (iflag 1.0.1 reads it): the wake-up
 NULs are answered with three NULs, the sign-on with an identification line, the option select
