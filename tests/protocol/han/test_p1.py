@@ -246,6 +246,14 @@ def test_buffer_stays_bounded_without_end_line() -> None:
     assert reader.rejected > 0
 
 
+def test_one_huge_chunk_of_starts_is_linear() -> None:
+    reader = P1Reader()
+    assert reader.feed(b"/ABC5" * 200_000) == []  # quadratic work here would hang the test
+    assert len(reader._buffer) <= MAX_READOUT_LENGTH
+    assert reader.feed(vector("p1_ell_C"))[0].raw.startswith(b"/ELL5")
+    assert reader.rejected == 2  # too long, then cut by the ELL readout
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

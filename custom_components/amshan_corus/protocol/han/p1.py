@@ -106,7 +106,8 @@ class P1Reader:
 
     Counters: `frames` (good readouts returned) and `rejected` (bad CRC, bad ident,
     truncated by a new readout, or longer than `MAX_READOUT_LENGTH`). `last_error` holds
-    the reason of the latest rejection. The buffer never exceeds `MAX_READOUT_LENGTH`.
+    the reason of the latest rejection. Between calls the buffer holds at most
+    `MAX_READOUT_LENGTH` bytes plus the last chunk.
     """
 
     def __init__(self) -> None:
@@ -139,16 +140,19 @@ class P1Reader:
         bang = buffer.find(b"!")
         if bang < 0:
             if len(buffer) > MAX_READOUT_LENGTH:
+                # Every start before the last MAX_READOUT_LENGTH bytes is too long as well.
                 self._reject(FrameError(f"P1 readout longer than {MAX_READOUT_LENGTH} bytes"))
-                del buffer[:1]
+                del buffer[: max(1, len(buffer) - MAX_READOUT_LENGTH)]
                 return True
             return False
-        # A readout interrupted by a new one: drop the broken part, keep the new one.
-        restart = _READOUT_START.search(buffer, 1, bang)
+        # A readout interrupted by a new one: drop the broken part(s), keep the last start.
+        restart = None
+        for restart in _READOUT_START.finditer(buffer, 1, bang):  # noqa: B007  the last one
+            pass
         if restart is not None:
             self._reject(FrameError("P1 readout interrupted by the start of another"))
             del buffer[: restart.start()]
-            return True
+            bang -= restart.start()
         end = self._end_of_readout(bang)
         if end is None:
             return False
