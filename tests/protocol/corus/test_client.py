@@ -319,6 +319,8 @@ async def test_unknown_database_is_refused_before_sending(simulator: CorusSimula
     async with client_for(simulator).session() as session:
         with pytest.raises(CorusEncodeError, match="weekly"):
             await session.read_database("weekly")
+        with pytest.raises(CorusEncodeError, match="before it starts"):
+            await session.read_database("hourly", START, START - timedelta(hours=1))
         assert (await session.read_all()).firmware_map == "b0040"
     await simulator.wait_idle()
     assert CMD_DATABASE not in simulator.stats.requests

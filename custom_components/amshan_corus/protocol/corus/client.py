@@ -396,6 +396,12 @@ class CorusSession:
         """
         if database not in DATABASES:
             raise CorusEncodeError(f"unknown database {database!r} ({', '.join(DATABASES)})")
+        if (
+            since is not None
+            and until is not None
+            and _as_utc(since, self.timezone) > _as_utc(until, self.timezone)
+        ):
+            raise CorusEncodeError(f"the range ends ({until}) before it starts ({since})")
         request = build_database_request(database, until, since, self.timezone)
         await self._link.send(request, f"{database} database request")
         record_size, data = await self._read_database_frames(database)
@@ -487,6 +493,11 @@ class CorusSession:
             kernel if isinstance(kernel, str) else None,
             self.ident,
         )
+
+
+def _as_utc(moment: datetime, tz: tzinfo) -> datetime:
+    """`moment` in UTC, naive ones taken as the converter's local time."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
 
 
 _data_loaded = False
