@@ -474,7 +474,7 @@ async def test_mqtt_errors(hass: HomeAssistant) -> None:
     assert result["errors"] == {CONF_TOPICS: "invalid_topic"}
 
     result = await configure_while_publishing(hass, flow_id, {CONF_TOPICS: ["ams/+"]}, "ams/x", [])
-    assert result["errors"] == {"base": "no_data"}
+    assert result["errors"] == {"base": "no_mqtt_messages"}
 
     result = await configure_while_publishing(
         hass, flow_id, {CONF_TOPICS: ["ams/+"]}, "ams/x", [ENCRYPTED.data]

@@ -148,6 +148,8 @@ def _han_identity(
             pass
         case ProbeOutcome.KEY_REQUIRED | ProbeOutcome.WRONG_KEY:
             raise CannotAddMeter(result.outcome, placeholders, field=CONF_ENCRYPTION_KEY)
+        case ProbeOutcome.NO_DATA if connection is Connection.HAN_MQTT:
+            raise CannotAddMeter("no_mqtt_messages", placeholders)
         case _:
             raise CannotAddMeter(result.outcome, placeholders)
     if result.manufacturer and result.meter_type:
