@@ -79,10 +79,14 @@ async def test_every_map_read_all_database_and_clock(map_id: str) -> None:
         assert {r.layout for r in records} == {layout.name}
         expected = sim.database_records("hourly", until, since)
         assert [r.raw for r in records] == expected
+        periods = {p.end: p for p in sim.periods("hourly")}
+        for record in records:
+            period = periods[record.values["end_date"]]  # type: ignore[index]
+            model = sim.record_values("hourly", period)
+            assert dict(record.values) == {k: v for k, v in model.items() if v is not None}
         first = records[0].values
-        period = next(p for p in sim.periods("hourly") if p.end == until)
         consumption = next(v for k, v in first.items() if k.startswith("consumption_unconverted"))
-        assert consumption == period.counts * sim.pulse_weight
+        assert consumption == periods[until].counts * sim.pulse_weight
 
         moment = datetime(2024, 3, 21, 8, 0, 0, tzinfo=UTC)
         assert await client.set_clock(moment) == moment
