@@ -1,0 +1,1 @@
+"""Browser tests: Chromium walks through the running demo stack."""

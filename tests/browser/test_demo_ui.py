@@ -1,0 +1,142 @@
+"""Chromium walks through the demo stack as a person would, and saves what it saw under docs/.
+
+The stack is the one `scripts/demo` runs (HAN meter in fast cadence, Corus converter, Home
+Assistant), on free ports, torn down whatever happens. Every wait is on a condition with a
+generous bound: Home Assistant takes tens of seconds to start on a busy 2-core machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+import re
+from typing import Any
+
+from playwright.sync_api import Page, expect, sync_playwright
+import pytest
+
+from custom_components.amshan_corus.protocol.han.simulator import AIDON_METER_ID
+from scripts.demo_stack import DOMAIN, HOST, DemoPorts, DemoStack, free_port, wait_for
+from tests.conftest import REPO_ROOT, SHARED_VECTORS
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium tries to reach Google's services, which this
+# machine's closed network refuses.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DOCS = REPO_ROOT / "docs"
+UI_TIMEOUT_MS = 120_000
+# Enabling entities reloads the config entry after 30 s; fast-cadence list 3 comes every minute.
+ENTITY_TIMEOUT = 240.0
+SECOND_METER_VECTOR = "p1_lg_e360_D"  # a Landis+Gyr E360 P1 readout: another meter, no meter id
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no {CHROMIUM}: scripts/setup installs Debian's chromium"
+)
+
+
+def vector_bytes(name: str) -> bytes:
+    """The bytes of one hex vector of han_vectors.txt."""
+    lines = (SHARED_VECTORS / "han_vectors.txt").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"# [{name}]"))
+    data = next(line for line in lines[start:] if line.strip() and not line.startswith("#"))
+    return bytes.fromhex(data.strip())
+
+
+@pytest.fixture
+def stack(tmp_path: Path, socket_enabled: None) -> Iterator[DemoStack]:
+    """The running demo stack, configured as `scripts/demo` leaves it."""
+    with DemoStack(tmp_path / "demo", ports=DemoPorts.free(), cadence="fast") as demo:
+        demo.wait_until_running()
+        wait_for("the phase voltages to exist", demo.enable_phase_voltages, timeout=ENTITY_TIMEOUT)
+        wait_for("the energy totals to exist", demo.configure_energy, timeout=ENTITY_TIMEOUT)
+        yield demo
+
+
+@pytest.fixture
+def page(stack: DemoStack) -> Iterator[Page]:
+    """A Chromium tab, logged in to the stack's Home Assistant by the trusted network."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-US")
+            tab.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            yield tab
+        finally:
+            browser.close()
+
+
+def device_id(stack: DemoStack, identifier: str) -> str:
+    """The device registry id of this integration's device `identifier`."""
+    (devices,) = stack.websocket({"type": "config/device_registry/list"})
+    return next(d["id"] for d in devices if [DOMAIN, identifier] in d["identifiers"])
+
+
+def entries(stack: DemoStack) -> list[dict[str, Any]]:
+    """This integration's config entries."""
+    (found,) = stack.websocket({"type": "config_entries/get", "domain": DOMAIN})
+    return list(found)
+
+
+def expect_reading(page: Page, name: str, unit: str) -> None:
+    """The device page shows the sensor `name` with a number in `unit`."""
+    row = page.locator("hui-sensor-entity-row").filter(has_text=name).first
+    expect(row).to_contain_text(re.compile(rf"\d[\d,.]* {re.escape(unit)}"))
+
+
+def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
+    """Add a meter in the UI, read the devices' live values, open the Energy dashboard."""
+    # 1. The second meter: another simulator, added through the config flow like a person would.
+    capture = tmp_path / "landis_gyr_e360.bin"
+    capture.write_bytes(vector_bytes(SECOND_METER_VECTOR))
+    second_port = free_port()
+    stack.start_han_simulator("second HAN simulator", second_port, capture)
+    before = len(entries(stack))
+
+    page.goto(f"{stack.url}/config/integrations/dashboard")
+    page.get_by_role("button", name="Add integration").click()
+    page.get_by_label("Search for a brand name").fill("AMS HAN")
+    page.get_by_text("AMS HAN & Corus meters").last.click()
+    page.get_by_text("HAN/P1 over the network (TCP)").click()
+    page.get_by_label("Host").fill(HOST)
+    page.get_by_label("Port").fill(str(second_port))
+    page.screenshot(path=DOCS / "demo_config_flow_form.png")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("Device created").first).to_be_visible()
+    title = f"Landis+Gyr ({HOST}:{second_port})"
+    expect(page.get_by_label("Device name")).to_have_value(title)
+    page.screenshot(path=DOCS / "demo_config_flow.png")
+    page.get_by_role("button", name="Skip and finish").click()
+    added = entries(stack)
+    assert len(added) == before + 1
+    assert any(entry["title"] == title and entry["state"] == "loaded" for entry in added)
+
+    # 2. The HAN meter's device page: live power, voltage and energy with their units.
+    page.goto(f"{stack.url}/config/devices/device/{device_id(stack, AIDON_METER_ID)}")
+    expect_reading(page, "Power import", "kW")
+    expect_reading(page, "Voltage L1", "V")
+    expect_reading(page, "Energy import", "kWh")
+    page.screenshot(path=DOCS / "demo_han_meter.png", full_page=True)
+
+    # 3. The Corus converter's device page: volume, pressure, temperature.
+    corus_entry_id = stack.require_config().corus_entry_id
+    page.goto(f"{stack.url}/config/devices/device/{device_id(stack, corus_entry_id)}")
+    expect_reading(page, "Converted volume", "m³")
+    expect_reading(page, "Gas pressure", "bar")
+    expect_reading(page, "Gas temperature", "°C")
+    page.screenshot(path=DOCS / "demo_corus_converter.png", full_page=True)
+
+    # 4. The Energy dashboard renders with the configured grid and gas sources.
+    page.goto(f"{stack.url}/energy")
+    expect(page.get_by_text("Energy distribution")).to_be_visible()
+    expect(page.get_by_text("Gas consumption").first).to_be_visible()
+    page.screenshot(path=DOCS / "demo_energy.png", full_page=True)
