@@ -455,7 +455,7 @@ async def test_mqtt_creates_the_meter(hass: HomeAssistant) -> None:
     assert result["step_id"] == "han_mqtt"
     payloads = [b"Debug: WiFi ps disable", list1_frame().hex().encode(), list2_frame()]
     result = await configure_while_publishing(
-        hass, result["flow_id"], {CONF_TOPICS: [" ams/han ", ""]}, "ams/han", payloads
+        hass, result["flow_id"], {CONF_TOPICS: [" ams/han ", "", "ams/han"]}, "ams/han", payloads
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Aidon 6525"

@@ -279,7 +279,7 @@ def _validated_topics(topics: list[str], errors: dict[str, str]) -> list[str]:
     # Imported here: MQTT is an optional after-dependency, needed only on this path.
     from homeassistant.components.mqtt import valid_subscribe_topic  # noqa: PLC0415
 
-    cleaned = [topic.strip() for topic in topics if topic.strip()]
+    cleaned = list(dict.fromkeys(topic.strip() for topic in topics if topic.strip()))
     try:
         for topic in cleaned:
             valid_subscribe_topic(topic)
