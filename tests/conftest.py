@@ -43,10 +43,10 @@ def shared_vector(name: str) -> str:
 
 @pytest.fixture
 def fast_han_timing() -> Iterator[Any]:
-    """HAN supervisor timings short enough for tests (watchdog 0.5 s, back-off 20-100 ms)."""
+    """HAN supervisor timings short enough for tests (watchdog 1 s, back-off 20-100 ms)."""
     from custom_components.amshan_corus.coordinator import HanTiming
 
-    timing = HanTiming(watchdog=0.5, backoff_min=0.02, backoff_max=0.1, connect_timeout=2.0)
+    timing = HanTiming(watchdog=1.0, backoff_min=0.02, backoff_max=0.1, connect_timeout=2.0)
     with patch("custom_components.amshan_corus.coordinator.DEFAULT_HAN_TIMING", timing):
         yield timing
 

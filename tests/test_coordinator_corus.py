@@ -56,8 +56,8 @@ async def converter(socket_enabled: None) -> AsyncIterator[CorusSimulator]:
 
 @pytest.fixture(autouse=True)
 def quick_timeout() -> None:
-    """Each Corus step gives up after 0.5 s (the default is 20 s for GSM gateways)."""
-    with patch("custom_components.amshan_corus.coordinator.CORUS_TIMEOUT", 0.5):
+    """Each Corus step gives up after 2 s (the default is 20 s for GSM gateways)."""
+    with patch("custom_components.amshan_corus.coordinator.CORUS_TIMEOUT", 2.0):
         yield
 
 
@@ -137,7 +137,7 @@ async def test_timeout_makes_entities_unavailable_then_recovers(
     """A converter that stops answering: unavailable (translated error); back when it answers."""
     entry = corus_entry(converter)
     coordinator = await setup_entry(hass, entry)
-    converter.faults = SimulatorFaults(reply_delay=0.7)
+    converter.faults = SimulatorFaults(reply_delay=2.5)
     await coordinator.async_refresh()
     await hass.async_block_till_done()
     assert not coordinator.last_update_success
@@ -145,7 +145,7 @@ async def test_timeout_makes_entities_unavailable_then_recovers(
     assert str(coordinator.last_exception) == "The gas converter did not answer in time"
 
     converter.faults = SimulatorFaults()
-    for _ in range(20):  # the converter first finishes the session the client gave up on
+    for _ in range(50):  # the converter first finishes the session the client gave up on
         await coordinator.async_refresh()
         if coordinator.last_update_success:
             break
