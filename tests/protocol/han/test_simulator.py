@@ -108,6 +108,8 @@ def test_split_capture_keeps_noise_with_the_next_frame() -> None:
     capture = b"noise" + frame_7d + b"xx" + vector("TIB-02") + b"tail"
     assert split_capture(capture) == [b"noise" + frame_7d, b"xx" + vector("TIB-02"), b"tail"]
     assert split_capture(b"\x00" * 300) == [b"\x00" * 256, b"\x00" * 44]
+    p1_a, p1_c = vector("p1_lg_e360_A"), vector("p1_ell_C")  # A ends without CR LF
+    assert split_capture(p1_c + p1_a + b"\n" + p1_c) == [p1_c, p1_a + b"\n", p1_c]
 
 
 async def _read_messages(port: int, count: int) -> list[MeterMessage]:

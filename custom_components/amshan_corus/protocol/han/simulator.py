@@ -196,11 +196,15 @@ def split_capture(capture: bytes) -> list[bytes]:
     units: list[bytes] = []
     position = 0
     for raw in raws:
-        found = capture.find(raw, position)
+        body = raw.rstrip(b"\r\n")  # the P1 reader normalises a readout's line end
+        found = capture.find(body, position)
         if found < 0:
             continue
-        units.append(capture[position : found + len(raw)])
-        position = found + len(raw)
+        end = found + len(body)
+        while end < len(capture) and capture[end] in b"\r\n":
+            end += 1
+        units.append(capture[position:end])
+        position = end
     if position < len(capture):
         units.append(capture[position:])
     return units
