@@ -375,7 +375,8 @@ def _port_options(ports: list[serialx.SerialPortInfo]) -> list[SelectOptionDict]
 def _stable_device_path(device: str, ports: list[serialx.SerialPortInfo]) -> str:
     """The /dev/serial/by-id path for a typed /dev/ttyUSBn path (it survives re-plugging).
 
-    URLs (socket://, rfc2217://, esphome://) and unknown paths are kept as typed.
+    URLs (socket://, rfc2217://, esphome://) and unknown paths are kept as typed. Blocking
+    (resolves symlinks): run in the executor.
     """
     if "://" in device:
         return device
@@ -438,9 +439,12 @@ class AmshanCorusConfigFlow(ConfigFlow, domain=DOMAIN):
         placeholders: dict[str, str] = {}
         ports = await self.hass.async_add_executor_job(_list_serial_ports)
         if user_input is not None:
+            typed = str(user_input[CONF_DEVICE]).strip()
             data: dict[str, Any] = {
                 CONF_CONNECTION: Connection.HAN_SERIAL,
-                CONF_DEVICE: _stable_device_path(str(user_input[CONF_DEVICE]).strip(), ports),
+                CONF_DEVICE: await self.hass.async_add_executor_job(
+                    _stable_device_path, typed, ports
+                ),
                 CONF_PARITY: user_input[CONF_PARITY],
             }
             if (baudrate := _baudrate(user_input[CONF_BAUDRATE])) is None:
