@@ -274,7 +274,7 @@ def _number(value: str) -> tuple[ReadingValue, str | None]:
         return value, None
     if digits.isdigit():
         return int(digits), unit or None
-    if _NUMBER.fullmatch(digits):
+    if digits.replace(".", "", 1).isdigit() or _NUMBER.fullmatch(digits):
         return Decimal(digits), unit or None
     return value, None
 
