@@ -398,3 +398,34 @@ async def test_a_session_refuses_to_go_on_after_a_timeout(simulator: CorusSimula
         await read_twice()
     simulator.faults.reply_delay = 0
     assert (await client.read_all()).firmware_map == "b0040"
+
+
+@pytest.mark.parametrize(
+    ("map_id", "lengths"),
+    [
+        ("057", {"interval": 52, "hourly": 52, "daily": 57, "monthly": 103}),
+        ("b0040", {"interval": 90, "hourly": 90, "daily": 95, "monthly": 109}),
+        ("M5A03", {"interval": 92, "hourly": 92, "daily": 97, "monthly": 111}),
+    ],
+)
+async def test_every_layout_reads_back_the_models_values(
+    map_id: str, lengths: dict[str, int]
+) -> None:
+    since = {"monthly": datetime(2024, 1, 1, tzinfo=UTC)}
+    sim = CorusSimulator(map_id, start=START, speed=0, history_days=80)
+    async with sim, client_for(sim).session() as session:
+        read = {
+            db: await session.read_database(db, since.get(db, START - timedelta(days=3)))
+            for db in lengths
+        }
+    for database, length in lengths.items():
+        records = read[database]
+        periods = {p.end: p for p in sim.periods(database)}
+        assert records, database
+        assert {len(r.raw) for r in records} == {length}
+        for record in records:
+            model = sim.record_values(database, periods[record.values["end_date"]])  # type: ignore[index]
+            assert dict(record.values) == {k: v for k, v in model.items() if v is not None}
+    assert len(read["monthly"]) == 2  # January and February 2024 are complete
+    assert len(read["daily"]) == 2  # March 18 and 19
+    assert len(read["hourly"]) == len(read["interval"]) == 72
