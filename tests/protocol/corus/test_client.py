@@ -428,4 +428,4 @@ async def test_every_layout_reads_back_the_models_values(
             assert dict(record.values) == {k: v for k, v in model.items() if v is not None}
     assert len(read["monthly"]) == 2  # January and February 2024 are complete
     assert len(read["daily"]) == 2  # March 18 and 19
-    assert len(read["hourly"]) == len(read["interval"]) == 72
+    assert len(read["hourly"]) == len(read["interval"]) == 71  # from 15:00, 3 days back
