@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 import json
+import os
 import signal
 import sys
 from typing import Any
@@ -169,6 +170,35 @@ async def test_database_of_an_empty_converter_prints_nothing() -> None:
     async with simulator(faults=SimulatorFaults(empty_databases=True)) as sim:
         run = await cli("corus", "database", "daily", *address(sim))
     assert (run.code, run.out, run.err) == (0, "", "")
+
+
+async def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """`corus database hourly ... | head -1`: no traceback for the closed pipe."""
+    read_end, write_end = os.pipe()
+    async with CorusSimulator(start=CLOCK, speed=0, history_days=10) as sim:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "custom_components.amshan_corus",
+            "corus",
+            "database",
+            "hourly",
+            *address(sim),
+            cwd=REPO_ROOT,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        os.close(write_end)
+        stdout = asyncio.StreamReader()
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stdout), os.fdopen(read_end, "rb")
+        )
+        async with asyncio.timeout(COMMAND_TIMEOUT):
+            first = json.loads(await stdout.readline())
+            transport.close()  # like `head -1` after its line
+            _, err = await process.communicate()
+    assert first["end_date"] == "2026-01-15T10:00:00+00:00"
+    assert (process.returncode, err) == (0, b"")
 
 
 async def test_network_errors_are_one_line_on_stderr() -> None:
