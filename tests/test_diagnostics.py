@@ -25,6 +25,7 @@ from custom_components.amshan_corus.const import (
 )
 from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator
 from tests.conftest import AIDON_METER_ID, NEWER_HARNESS, aidon_lists, meter_entry, setup_entry
+from tests.protocol.han.vectors import vector
 
 LIST_1, LIST_2, LIST_3 = aidon_lists()
 KEY = "000102030405060708090a0b0c0d0e0f"
@@ -94,3 +95,24 @@ async def test_corus_diagnostics(
     assert diagnostics["values"]["index_converted"] == {"value": str(expected), "unit": "m³"}
     assert diagnostics["counters"]["polls"] == 1
     assert diagnostics["raw_messages"] == []
+
+
+@pytest.mark.parametrize("name", ["P1-02", "P1-03"])
+async def test_p1_meter_ids_never_leave_in_raw_frames(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, mqtt_mock: Any, name: str
+) -> None:
+    """Ids in a P1 readout, as digits or as hex-spelled ASCII, are redacted from its hex dump."""
+    entry = meter_entry(Connection.HAN_MQTT, unique_id="p1-meter", **{CONF_TOPICS: ["p1"]})
+    coordinator = await setup_entry(hass, entry)
+    readout = vector(name)
+    async_fire_mqtt_message(hass, "p1", readout)
+    await hass.async_block_till_done()
+    ids = [str(coordinator.data.value(key)) for key in ("meter_id", "gas_meter_id")]
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    raw = diagnostics["raw_messages"][0]["hex"]
+    for meter_id in ids:
+        spellings = (meter_id.encode(), meter_id.encode().hex().upper().encode())
+        assert any(spelling in readout for spelling in spellings)  # the readout carries it...
+        assert not any(spelling.hex() in raw for spelling in spellings)  # ...diagnostics not
+        assert meter_id not in repr(diagnostics)
+    assert raw.startswith(readout[:20].hex())  # the rest of the readout is intact

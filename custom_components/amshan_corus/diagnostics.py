@@ -38,11 +38,12 @@ async def async_get_config_entry_diagnostics(
     coordinator = entry.runtime_data
     data = coordinator.data
     values = {} if data is None else data.values
-    identifiers = [
-        str(item.value).encode("latin-1", "replace")
-        for key, item in values.items()
-        if key in TO_REDACT and len(str(item.value)) >= 4
-    ]
+    identifiers: list[bytes] = []
+    for key, item in values.items():
+        if key in TO_REDACT and len(text := str(item.value)) >= 4:
+            ascii_id = text.encode("latin-1", "replace")
+            # Binary lists carry the id as ASCII; P1 readouts spell that ASCII in hex digits.
+            identifiers += [ascii_id, ascii_id.hex().upper().encode(), ascii_id.hex().encode()]
     stats = asdict(coordinator.stats)
     raw = stats.pop("raw")
     return {
