@@ -153,3 +153,21 @@ async def test_a_bad_crc_costs_iflag_its_records_but_not_us(iflag_python: Path) 
     # iflag appended the bad frame's data before its CRC check, so the records after it are
     # shifted: a Date field gets other bytes and a bare ValueError escapes (§5 bugs 2 and 8).
     assert theirs == {"error": "ValueError: month must be in 1..12"}
+
+
+async def test_tiny_tcp_segments_break_iflag_but_not_us(iflag_python: Path) -> None:
+    """iflag 1.0.1 takes one recv() for a whole reply (§5 bug 1); we read exactly."""
+    tiny = SimulatorFaults(tiny_segments=True)
+    async with CorusSimulator("b0040", start=CLOCK, speed=0, history_days=3, faults=tiny) as sim:
+        theirs = await read_with_iflag(sim, "--database", "hourly", check=False)
+        client = CorusClient("127.0.0.1", sim.port, timeout=10)
+        ours = await client.read_all()
+        records = await client.read_database("hourly")
+        expected = sim.expected_values()
+        sim.faults = SimulatorFaults()
+        clean = await client.read_database("hourly")
+    # Where it breaks depends on how the bytes were cut: "non null wakeup response",
+    # "Ack not received after sign on", a frame without its ETX...
+    assert "error" in theirs
+    assert {name: entry.value for name, entry in ours.values.items()} == expected
+    assert records == clean
