@@ -76,8 +76,11 @@ type Serve = Callable[..., Awaitable[int]]
 
 @pytest.fixture(autouse=True)
 def fast_probe() -> Iterator[None]:
-    """Listen for half a second instead of 25 s (sources here answer at once or never)."""
-    with patch.object(config_flow, "HAN_PROBE_TIMEOUT", PROBE_TIMEOUT):
+    """Listen for half a second instead of 25 s / 60 s (sources here answer at once or never)."""
+    with (
+        patch.object(config_flow, "HAN_PROBE_TIMEOUT", PROBE_TIMEOUT),
+        patch.object(config_flow, "MQTT_PROBE_TIMEOUT", PROBE_TIMEOUT),
+    ):
         yield
 
 
@@ -475,6 +478,7 @@ async def test_mqtt_errors(hass: HomeAssistant) -> None:
 
     result = await configure_while_publishing(hass, flow_id, {CONF_TOPICS: ["ams/+"]}, "ams/x", [])
     assert result["errors"] == {"base": "no_mqtt_messages"}
+    assert result["description_placeholders"]["seconds"] == f"{PROBE_TIMEOUT:g}"
 
     result = await configure_while_publishing(
         hass, flow_id, {CONF_TOPICS: ["ams/+"]}, "ams/x", [ENCRYPTED.data]

@@ -86,6 +86,8 @@ from .protocol.han.transport import open_serial, open_tcp
 
 # Module attributes so tests can shorten the waits.
 HAN_PROBE_TIMEOUT = DEFAULT_PROBE_TIMEOUT
+# Readers publish at their own pace (a batching Tibber Pulse about once a minute): listen longer.
+MQTT_PROBE_TIMEOUT = 60.0
 CORUS_TIMEOUT = 20.0
 
 MIN_POLL_INTERVAL = 60  # seconds; every session costs the converter's battery
@@ -142,7 +144,8 @@ def _han_identity(
     connection: Connection, data: Mapping[str, Any], result: ProbeResult
 ) -> MeterIdentity:
     LOGGER.debug("Probe of %s: %s", _connection_label(connection, data), result)
-    placeholders = {"seconds": f"{HAN_PROBE_TIMEOUT:g}", "detail": result.detail or ""}
+    timeout = MQTT_PROBE_TIMEOUT if connection is Connection.HAN_MQTT else HAN_PROBE_TIMEOUT
+    placeholders = {"seconds": f"{timeout:g}", "detail": result.detail or ""}
     match result.outcome:
         case ProbeOutcome.OK:
             pass
@@ -182,7 +185,7 @@ async def _async_probe_mqtt(
     try:
         for topic in topics:
             unsubscribes.append(await mqtt.async_subscribe(hass, topic, _received, encoding=None))
-        async with asyncio.timeout(HAN_PROBE_TIMEOUT):
+        async with asyncio.timeout(MQTT_PROBE_TIMEOUT):
             await settled.wait()
     except TimeoutError:
         pass
