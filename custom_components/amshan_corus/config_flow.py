@@ -86,7 +86,7 @@ from .protocol.han.transport import open_serial, open_tcp
 
 # Module attributes so tests can shorten the waits.
 HAN_PROBE_TIMEOUT = DEFAULT_PROBE_TIMEOUT
-# Readers publish at their own pace (a batching Tibber Pulse about once a minute): listen longer.
+# Readers publish at their own pace and may batch (Tibber Pulse firmware does): listen longer.
 MQTT_PROBE_TIMEOUT = 60.0
 CORUS_TIMEOUT = 20.0
 
