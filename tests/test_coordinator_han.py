@@ -12,8 +12,13 @@ from typing import Any
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_mqtt_message,
+    async_fire_time_changed,
+)
 
 from custom_components.amshan_corus.const import (
     CONF_AUTHENTICATION_KEY,
@@ -178,6 +183,7 @@ async def test_silent_bridge_trips_the_watchdog(
     try:
         await wait_until(lambda: coordinator.stats.watchdog_trips >= 1)
         assert value_of(hass, "active_power_import") == STATE_UNAVAILABLE
+        assert str(coordinator.last_exception).startswith("No meter message for 1 s")
         await wait_until(lambda: len(accepted) >= 2)  # it reconnected after the trip
         await unload_entry(hass, entry)
     finally:
@@ -239,6 +245,10 @@ async def test_missing_serial_port_retries_quietly(hass: HomeAssistant) -> None:
     assert not coordinator.connected
     assert coordinator.stats.last_error is not None
     assert "no-such-port" in coordinator.stats.last_error
+    await wait_until(lambda: not coordinator.last_update_success)  # after the watchdog time
+    message = str(coordinator.last_exception)
+    assert message.startswith("Cannot reach the meter's port or bridge: ")
+    assert "no-such-port" in message
     await unload_entry(hass, entry)
 
 
@@ -347,7 +357,31 @@ async def test_missing_key_asks_for_it(hass: HomeAssistant, mqtt_mock: Any) -> N
     assert coordinator.data is None  # nothing published
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=2))  # the watchdog
+    await hass.async_block_till_done()
+    assert str(coordinator.last_exception).startswith("The meter's frames cannot be decrypted")
     await unload_entry(hass, entry)
+
+
+async def test_only_corrupt_frames_say_check_baud_and_parity(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """Bytes arrive but no frame passes its checksum (wrong baud rate or parity, typically)."""
+    corrupt = bytearray(LIST_2)
+    corrupt[-4] ^= 0x55
+    server = HanSimulator("127.0.0.1", 0, capture=bytes(corrupt), cadence=Cadence.FAST)
+    await server.start()
+    try:
+        entry = entry_for(Connection.HAN_TCP, **{CONF_HOST: "127.0.0.1", CONF_PORT: server.port})
+        coordinator = await setup(hass, entry)
+        await wait_until(lambda: not coordinator.last_update_success)
+        assert coordinator.stats.rejected > 0
+        assert coordinator.data is None
+        message = str(coordinator.last_exception)
+        assert message.startswith("Data arrives, but no frame has passed its checksum for 1 s")
+        await unload_entry(hass, entry)
+    finally:
+        await server.stop()
 
 
 def test_energy_guard_rules() -> None:

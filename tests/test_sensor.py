@@ -210,8 +210,7 @@ def test_every_name_icon_and_message_is_translated(language: str) -> None:
     icons = json.loads((package / "icons.json").read_text("utf-8"))
     assert set(icons["entity"]["sensor"]) <= set(names)
     # Every message the coordinators raise (exception translations).
-    raised = set(
-        re.findall(r'translation_key="([a-z_]+)"', (package / "coordinator.py").read_text())
-    )
-    assert {"no_data", "mqtt_unavailable", "invalid_password", "unsupported_firmware"} <= raised
+    source = (package / "coordinator.py").read_text()
+    raised = set(re.findall(r'(?:translation_key=|key = )"([a-z_]+)"', source))
+    assert {"no_data", "no_data_key", "mqtt_unavailable", "invalid_password"} <= raised
     assert raised <= set(strings["exceptions"])

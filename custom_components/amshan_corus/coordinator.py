@@ -319,6 +319,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         self._decoder: MeterStreamDecoder | None = None
         self._counted = (0, 0, 0)  # decoder counters already added to stats
         self._key_failures = 0  # frames failing decryption since the last good message
+        self._at_last_message = (0, 0)  # (rejected, decode_errors) at the last good message
         self._reauth_started = False
 
     async def async_start(self) -> None:
@@ -444,6 +445,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         self.stats.last_message = now
         self.stats.raw.append((now, message.raw))
         self._key_failures = 0
+        self._at_last_message = (self.stats.rejected, self.stats.decode_errors)
         readings = {
             key: (reading.value, reading.unit, reading.timestamp, not _is_sub_meter(reading.obis))
             for key, reading in message.readings.items()
@@ -481,12 +483,29 @@ class HanCoordinator(AmshanCorusCoordinator):
 
     @callback
     def _stale(self, _now: datetime) -> None:
+        """No message for the watchdog time: say why, as precisely as the counters allow."""
         self._stale_timer = None
+        self._count_decoder()
+        stats = self.stats
+        rejected, failed = self._at_last_message
+        if self._key_failures:
+            key = "no_data_key"  # frames arrive, but only the right key would open them
+        elif stats.rejected > rejected:
+            key = "no_data_checksum"  # bytes arrive, but no frame passes its checksum
+        elif not self.connected and self.connection is not Connection.HAN_MQTT:
+            key = "no_connection"
+        elif stats.decode_errors > failed:
+            key = "no_data_undecodable"
+        else:
+            key = "no_data"
         self.async_set_update_error(
             UpdateFailed(
                 translation_domain=DOMAIN,
-                translation_key="no_data",
-                translation_placeholders={"seconds": f"{self.timing.watchdog:g}"},
+                translation_key=key,
+                translation_placeholders={
+                    "seconds": f"{self.timing.watchdog:g}",
+                    "error": stats.last_error or "",
+                },
             )
         )
 
