@@ -580,9 +580,10 @@ def main(argv: list[str] | None = None) -> int:
         help="where the configuration and logs go (recreated)",
     )
     args = parser.parse_args(argv)
-    # A terminal closing or `kill` stops the children too, like Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    # A terminal closing or `kill` stops the children too, like Ctrl-C; SIGINT explicitly,
+    # since a shell starting us in the background has it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     ports = DemoPorts(hass=args.port, han=args.han_port, corus=args.corus_port)
     stack = DemoStack(args.dir, ports=ports, cadence=args.cadence)
     try:
