@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 import socket
 
+from custom_components.amshan_corus.protocol.han.hdlc import encode_hdlc_frame
 from custom_components.amshan_corus.protocol.han.security import SecurityKeys
-from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter, hdlc_frame
+from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter
 
 from .vectors import all_vectors
 
@@ -22,7 +23,7 @@ ENCRYPTED_KEYS = SecurityKeys(
 def aidon_frame(body: bytes) -> bytes:
     """A valid Aidon NO HDLC frame around a notification body (as the simulator builds it)."""
     information = b"\xe6\xe7\x00\x0f\x40\x00\x00\x00\x00" + body
-    return hdlc_frame(information, destination=b"\x41", source=b"\x08\x83", control=0x13)
+    return encode_hdlc_frame(information)
 
 
 def list1_frame() -> bytes:
@@ -37,9 +38,7 @@ def list2_frame() -> bytes:
 
 def unknown_frame() -> bytes:
     """An intact HDLC frame whose content is no meter message (a bare APDU tag C4)."""
-    return hdlc_frame(
-        b"\xe6\xe7\x00\xc4\x01\x00", destination=b"\x41", source=b"\x08\x83", control=0x13
-    )
+    return encode_hdlc_frame(b"\xe6\xe7\x00\xc4\x01\x00")
 
 
 def corrupted(frame: bytes) -> bytes:
