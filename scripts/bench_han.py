@@ -23,11 +23,9 @@ import time
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from custom_components.amshan_corus.protocol.han.hdlc import encode_hdlc_frame  # noqa: E402
 from custom_components.amshan_corus.protocol.han.security import SecurityKeys  # noqa: E402
-from custom_components.amshan_corus.protocol.han.simulator import (  # noqa: E402
-    AidonNoMeter,
-    hdlc_frame,
-)
+from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter  # noqa: E402
 from custom_components.amshan_corus.protocol.han.stream import MeterStreamDecoder  # noqa: E402
 
 VECTORS = REPO.parent / "shared" / "vectors"
@@ -58,15 +56,13 @@ def build_streams() -> dict[str, tuple[bytes, SecurityKeys | None]]:
 
     def kaifa(name: str) -> bytes:
         info = vectors[name][0]
-        return hdlc_frame(info, destination=b"\x01", source=b"\x02\x01", control=0x10)
+        return encode_hdlc_frame(info, destination=b"\x01", source=b"\x02\x01", control=0x10)
 
     aidon = AidonNoMeter(datetime(2026, 1, 1, tzinfo=UTC), seed=1).frames()
     aidon_frames = [frame for _, frame in itertools.islice(aidon, 3600)]  # two hours
     kaifa_cycle = [kaifa("kaifa_no_list1_info")] * 4 + [kaifa("kaifa_no_list2_info")]
     kaifa_frames = kaifa_cycle * 400 + [kaifa("kaifa_no_list3_info")] * 10
-    aidon_se = hdlc_frame(
-        vectors["aidon_se_list_info"][0], destination=b"\x41", source=b"\x08\x83", control=0x13
-    )
+    aidon_se = encode_hdlc_frame(vectors["aidon_se_list_info"][0])
     readouts = [vectors[n][0] for n in ("p1_lg_e360_D", "p1_ell_C", "p1_kamstrup")]
     encrypted = [vectors[f"ENC-{n}"][0] for n in (14, 15, 16, 17, 18)]
     key = SecurityKeys(bytes.fromhex(vectors["ENC-14"][1]["ek"]))

@@ -27,18 +27,16 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 def han_frame(information_hex: str) -> bytes:
     """A complete HDLC frame (flags, HCS, FCS) around an information field, as an Aidon sends."""
-    from custom_components.amshan_corus.protocol.han.simulator import hdlc_frame
+    from custom_components.amshan_corus.protocol.han.hdlc import encode_hdlc_frame
 
-    return hdlc_frame(
-        bytes.fromhex(information_hex), destination=b"\x41", source=b"\x08\x83", control=0x13
-    )
+    return encode_hdlc_frame(bytes.fromhex(information_hex))
 
 
 def shared_vector(name: str) -> str:
-    """The hex of vector `name` in han_vectors.txt."""
-    lines = (SHARED_VECTORS / "han_vectors.txt").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"# [{name}]"))
-    return next(line.strip() for line in lines[start + 1 :] if line and not line.startswith("#"))
+    """The hex of shared vector `name` (tests.protocol.han.vectors is the one loader)."""
+    from tests.protocol.han.vectors import vector
+
+    return vector(name).hex()
 
 
 @pytest.fixture

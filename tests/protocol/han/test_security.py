@@ -21,20 +21,11 @@ from custom_components.amshan_corus.protocol.han.security import (
     parse_ciphered_apdu,
 )
 
-from .vectors import all_vectors
+from .vectors import all_vectors, vector_keys
 
 TITLE = bytes.fromhex("4b464d6750000009")
 EK = bytes(range(16))
 AK = bytes(range(16, 32))
-
-
-def _keys(name: str, *, with_ak: bool = True) -> SecurityKeys:
-    meta = all_vectors()[name].meta
-    ak = meta.get("ak", "")
-    return SecurityKeys(
-        bytes.fromhex(meta["ek"]),
-        bytes.fromhex(ak) if with_ak and not ak.startswith("(") else None,
-    )
 
 
 def _apdu(name: str) -> bytes:
@@ -55,9 +46,9 @@ def test_authenticated_vectors(name: str, authenticated: bool) -> None:
     ciphered = parse_ciphered_apdu(_apdu(name))
     assert ciphered.security_control == 0x30
     assert len(ciphered.auth_tag or b"") == 12
-    assert decrypt_apdu(ciphered, _keys(name)) == (_plaintext(name), authenticated)
+    assert decrypt_apdu(ciphered, vector_keys(name)) == (_plaintext(name), authenticated)
     # Without the authentication key the data still decrypts, unauthenticated.
-    assert decrypt_apdu(ciphered, _keys(name, with_ak=False)) == (_plaintext(name), False)
+    assert decrypt_apdu(ciphered, vector_keys(name, with_ak=False)) == (_plaintext(name), False)
 
 
 def test_green_book_example_fields() -> None:
@@ -74,17 +65,17 @@ def test_encryption_only_vectors(name: str, sc: int) -> None:
     ciphered = parse_ciphered_apdu(_apdu(name))
     assert ciphered.security_control == sc
     assert ciphered.auth_tag is None
-    assert decrypt_apdu(ciphered, _keys(name)) == (_plaintext(name), False)
+    assert decrypt_apdu(ciphered, vector_keys(name)) == (_plaintext(name), False)
 
 
-def test_key_required_and_wrong_keys() -> None:
+def test_key_required_and_wrongvector_keys() -> None:
     ciphered = parse_ciphered_apdu(_apdu("ENC-01"))
     with pytest.raises(KeyRequiredError, match="4b414d4501349083"):
         decrypt_apdu(ciphered, None)
     with pytest.raises(WrongKeyError, match="tag"):
-        decrypt_apdu(ciphered, SecurityKeys(EK, _keys("ENC-01").authentication_key))
+        decrypt_apdu(ciphered, SecurityKeys(EK, vector_keys("ENC-01").authentication_key))
     with pytest.raises(WrongKeyError):
-        decrypt_apdu(ciphered, SecurityKeys(_keys("ENC-01").encryption_key, AK))
+        decrypt_apdu(ciphered, SecurityKeys(vector_keys("ENC-01").encryption_key, AK))
 
 
 def test_malformed_ciphered_apdus() -> None:

@@ -11,13 +11,12 @@ import pytest
 
 from custom_components.amshan_corus.protocol.han.decode import decode_any
 from custom_components.amshan_corus.protocol.han.errors import ConnectionFailedError
-from custom_components.amshan_corus.protocol.han.hdlc import parse_hdlc_frame
+from custom_components.amshan_corus.protocol.han.hdlc import encode_hdlc_frame, parse_hdlc_frame
 from custom_components.amshan_corus.protocol.han.models import MeterMessage
 from custom_components.amshan_corus.protocol.han.simulator import (
     AidonNoMeter,
     Cadence,
     HanSimulator,
-    hdlc_frame,
     split_capture,
 )
 from custom_components.amshan_corus.protocol.han.stream import MeterStreamDecoder
@@ -32,7 +31,7 @@ START = datetime(2026, 1, 1, 10, 59, 40, tzinfo=UTC)
 
 def test_hdlc_frame_builder_reproduces_a_real_frame() -> None:
     inner = vector("hdlc_aidon_list1_with_7d")
-    rebuilt = hdlc_frame(inner[8:-2], destination=b"\x41", source=b"\x08\x83", control=0x13)
+    rebuilt = encode_hdlc_frame(inner[8:-2])
     assert rebuilt == b"\x7e" + inner + b"\x7e"
 
 

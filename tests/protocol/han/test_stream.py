@@ -19,14 +19,13 @@ from custom_components.amshan_corus.protocol.han.errors import (
     WrongKeyError,
 )
 from custom_components.amshan_corus.protocol.han.models import MeterMessage, Source
-from custom_components.amshan_corus.protocol.han.security import SecurityKeys
 from custom_components.amshan_corus.protocol.han.stream import (
     RELOCK_AFTER_BYTES,
     MeterStreamDecoder,
     StreamFormat,
 )
 
-from .vectors import all_vectors, vector
+from .vectors import vector, vector_keys
 
 FRAME_7D = b"\x7e" + vector("hdlc_aidon_list1_with_7d") + b"\x7e"  # Aidon list 1, 1661 W
 FRAME_7E = b"\x7e" + vector("hdlc_kaifa_list1_with_7e") + b"\x7e"  # Kaifa list 1, 5502 W
@@ -34,14 +33,6 @@ KAIFA_LIST3 = vector("TIB-02")  # Kaifa NO list 3, 583 W
 SEGMENTED = vector("SEG-01")  # 3 HDLC frames, one message, 182 W
 HDLC_STREAM = [(FRAME_7D, 1661), (FRAME_7E, 5502), (KAIFA_LIST3, 583), (SEGMENTED, 182)]
 NOISE = bytes(random.Random(7).randrange(256) for _ in range(300)).replace(b"\x7e", b"\x55")
-
-
-def _keys(name: str) -> SecurityKeys:
-    meta = all_vectors()[name].meta
-    auth = meta.get("ak", "(none)")
-    return SecurityKeys(
-        bytes.fromhex(meta["ek"]), None if auth.startswith("(none)") else bytes.fromhex(auth)
-    )
 
 
 def _feed(decoder: MeterStreamDecoder, data: bytes, chunk: int) -> list[MeterMessage]:
@@ -84,7 +75,7 @@ def test_split_at_every_offset() -> None:
 def test_p1_and_mbus_split_at_every_offset(names: tuple[str, str], keys: str | None) -> None:
     data = vector(names[0]) + vector(names[1])
     for split in range(0, len(data) + 1, 3):
-        decoder = MeterStreamDecoder(keys=_keys(keys) if keys else None)
+        decoder = MeterStreamDecoder(keys=vector_keys(keys) if keys else None)
         messages = decoder.feed(data[:split]) + decoder.feed(data[split:])
         assert len(messages) == 2, split
         assert decoder.rejected == 0
@@ -133,7 +124,7 @@ def test_p1_stream_locks_after_mixed_noise() -> None:
 
 def test_mbus_stream_with_key() -> None:
     data = vector("ENC-11") * 3
-    decoder = MeterStreamDecoder(keys=_keys("ENC-11"))
+    decoder = MeterStreamDecoder(keys=vector_keys("ENC-11"))
     messages = _feed(decoder, data, 17)
     assert len(messages) == 3
     assert decoder.format is StreamFormat.MBUS
@@ -142,14 +133,14 @@ def test_mbus_stream_with_key() -> None:
 
 
 def test_encrypted_hdlc_right_key() -> None:
-    decoder = MeterStreamDecoder(keys=_keys("ENC-01"))
+    decoder = MeterStreamDecoder(keys=vector_keys("ENC-01"))
     (message,) = decoder.feed(vector("ENC-01"))
     assert message.manufacturer == "Kamstrup"
     assert message.value("active_power_import") == 1083
 
 
 def test_wrong_and_missing_key_are_reported() -> None:
-    decoder = MeterStreamDecoder(keys=_keys("ENC-14"))  # another meter's key
+    decoder = MeterStreamDecoder(keys=vector_keys("ENC-14"))  # another meter's key
     assert decoder.feed(vector("ENC-01")) == []
     assert (decoder.frames, decoder.rejected, decoder.decode_errors) == (1, 0, 1)
     assert isinstance(decoder.last_error, WrongKeyError)
@@ -208,10 +199,10 @@ def test_decode_any_forms(data: bytes, watts: int, source: Source) -> None:
 
 
 def test_decode_any_mbus_and_encrypted() -> None:
-    (message,) = decode_any(vector("ENC-12"), keys=_keys("ENC-12"))
+    (message,) = decode_any(vector("ENC-12"), keys=vector_keys("ENC-12"))
     assert message.source is Source.MBUS
     assert message.value("voltage_l1") == Decimal("230.8")
-    (message,) = decode_any(vector("ENC-01"), keys=_keys("ENC-01"))
+    (message,) = decode_any(vector("ENC-01"), keys=vector_keys("ENC-01"))
     assert (message.source, message.value("active_power_import")) == (Source.HDLC, 1083)
 
 

@@ -12,26 +12,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.amshan_corus.protocol.han.dlms import SecurityKeys, decode_dlms
+from custom_components.amshan_corus.protocol.han.dlms import decode_dlms
 from custom_components.amshan_corus.protocol.han.errors import DecodeError
 from custom_components.amshan_corus.protocol.han.hdlc import HdlcFrameReader, parse_hdlc_frame
 from custom_components.amshan_corus.protocol.han.mbus import MbusFrameReader
 from custom_components.amshan_corus.protocol.han.models import MeterMessage, Source
 
-from .vectors import all_vectors
+from .vectors import all_vectors, vector_keys
 
 OSLO = ZoneInfo("Europe/Oslo")
 CET = timezone(timedelta(hours=1))
-
-
-def _keys(name: str) -> SecurityKeys | None:
-    meta = all_vectors()[name].meta
-    if "ek" not in meta:
-        return None
-    ak = meta.get("ak", "")
-    return SecurityKeys(
-        bytes.fromhex(meta["ek"]), None if ak.startswith("(") or not ak else bytes.fromhex(ak)
-    )
 
 
 def decode(name: str) -> MeterMessage:
@@ -43,16 +33,16 @@ def decode(name: str) -> MeterMessage:
         if len(frames) != 1:  # not exactly one valid frame: let the parser say why
             parse_hdlc_frame(data)
         return decode_dlms(
-            frames[0].information, source=Source.HDLC, raw=frames[0].raw, keys=_keys(name)
+            frames[0].information, source=Source.HDLC, raw=frames[0].raw, keys=vector_keys(name)
         )
     if data[0] == 0x68:
         frames_mbus = MbusFrameReader().feed(data)
         assert len(frames_mbus) == 1
-        return decode_dlms(frames_mbus[0].apdu, source=Source.MBUS, keys=_keys(name))
+        return decode_dlms(frames_mbus[0].apdu, source=Source.MBUS, keys=vector_keys(name))
     if data[0] & 0xF0 == 0xA0:  # a frame without flags
         frame = parse_hdlc_frame(data)
         return decode_dlms(frame.information, source=Source.HDLC, raw=frame.raw)
-    return decode_dlms(data, keys=_keys(name))
+    return decode_dlms(data, keys=vector_keys(name))
 
 
 def values(message: MeterMessage) -> dict[str, object]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cache
 import re
 
+from custom_components.amshan_corus.protocol.han.security import SecurityKeys
 from tests.conftest import SHARED_VECTORS
 
 _HEADER = re.compile(r"^# (?:\[([^\]]+)\]|===== (\S+) =====)")
@@ -44,3 +45,15 @@ def all_vectors() -> dict[str, Vector]:
 def vector(name: str) -> bytes:
     """The wire bytes of vector `name`."""
     return all_vectors()[name].data
+
+
+def vector_keys(name: str, *, with_ak: bool = True) -> SecurityKeys | None:
+    """The keys of vector `name` (None when it has none; `with_ak=False`: the GUEK only)."""
+    meta = all_vectors()[name].meta
+    if "ek" not in meta:
+        return None
+    ak = meta.get("ak", "")
+    return SecurityKeys(
+        bytes.fromhex(meta["ek"]),
+        bytes.fromhex(ak) if with_ak and ak and not ak.startswith("(") else None,
+    )

@@ -2,14 +2,17 @@
 
 Accepted forms: HDLC frame with or without flags (several frames of one segmented message
 too), HDLC information field (`e6e700...`), bare APDU, bare notification body, M-Bus long
-frame(s), P1 readout, ASCII-hex text of any of these, and the Tibber Pulse envelope.
+frame(s), P1 readout, raw ciphered APDU (DLMS or P1 plaintext), ASCII-hex text of any of
+these, and the Tibber Pulse envelope.
 """
 
 from __future__ import annotations
 
 from datetime import tzinfo
 
+from .apdu import ApduTag
 from .bridges import TibberEnvelopeDecoder, is_text, parse_hex_text, strip_tibber_prefix
+from .ciphered import decode_ciphered
 from .dlms import DEFAULT_TIMEZONE, decode_dlms
 from .errors import DecodeError, FrameError
 from .hdlc import HdlcFrameReader, parse_hdlc_frame
@@ -63,6 +66,8 @@ class PayloadDecoder:
             return self._decode_mbus(data)
         if first == 0x08:
             return self._decode_tibber(data)
+        if first in (ApduTag.GENERAL_GLO_CIPHERING, ApduTag.GENERAL_DED_CIPHERING):
+            return [decode_ciphered(data, keys=self.keys, timezone=self.timezone)]
         return [
             decode_dlms(data, source=Source.DLMS, raw=data, keys=self.keys, timezone=self.timezone)
         ]

@@ -22,9 +22,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 import random
 
-from .crc import crc16_x25
 from .errors import ConnectionFailedError
-from .hdlc import HdlcFrameReader
+from .hdlc import HdlcFrameReader, encode_hdlc_frame
 from .mbus import MbusFrameReader
 from .p1 import P1Reader
 
@@ -79,15 +78,6 @@ def _cosem_clock(moment: datetime) -> bytes:
     )
 
 
-def hdlc_frame(information: bytes, *, destination: bytes, source: bytes, control: int) -> bytes:
-    """A complete HDLC type-3 frame with flags, HCS and FCS (no segmentation)."""
-    length = 2 + len(destination) + len(source) + 1 + 2 + len(information) + 2
-    header = (0xA000 | length).to_bytes(2, "big") + destination + source + bytes([control])
-    header += crc16_x25(header).to_bytes(2, "little")
-    body = header + information
-    return b"\x7e" + body + crc16_x25(body).to_bytes(2, "little") + b"\x7e"
-
-
 @dataclass(slots=True)
 class AidonState:
     """The simulated meter's physical state."""
@@ -137,7 +127,7 @@ class AidonNoMeter:
         else:
             body = self.list1_body()
         information = b"\xe6\xe7\x00\x0f\x40\x00\x00\x00\x00" + body
-        return hdlc_frame(information, destination=b"\x41", source=b"\x08\x83", control=0x13)
+        return encode_hdlc_frame(information)  # Aidon NO addresses and control byte
 
     def _power(self) -> bytes:
         return _scaled(_obis(1, 0, 1, 7, 0), _u32(round(self.state.power_w)), 0, 27)

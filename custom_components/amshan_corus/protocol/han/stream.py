@@ -1,7 +1,8 @@
 """The combined stream decoder: bytes of any chunking in, meter messages out (sans-I/O).
 
 Serial and TCP sources deliver a byte stream that may carry HDLC frames (Norway, Austria...),
-DLMS in M-Bus long frames (EVN, Tirol), or P1 text readouts (Sweden, the Netherlands). The
+DLMS in M-Bus long frames (EVN, Tirol), P1 text readouts (Sweden, the Netherlands), or raw
+ciphered APDUs without framing (Luxembourg, Steiermark; their plaintext DLMS or P1). The
 decoder runs every framer until one of them yields a message that decodes, then locks on to
 that format; if the locked format goes quiet for `RELOCK_AFTER_BYTES` it hunts again.
 """
@@ -13,6 +14,7 @@ from datetime import tzinfo
 from enum import StrEnum
 from typing import Any, Protocol
 
+from .ciphered import CipheredFrame, CipheredFrameReader, decode_ciphered
 from .dlms import DEFAULT_TIMEZONE, decode_dlms
 from .errors import DecodeError, DecryptionError, FrameError, HanError
 from .hdlc import HdlcFrame, HdlcFrameReader
@@ -30,6 +32,7 @@ class StreamFormat(StrEnum):
     HDLC = "hdlc"
     MBUS = "mbus"
     P1 = "p1"
+    CIPHERED = "ciphered"  # raw DB/DC APDUs, no framing
 
 
 class _Framer[Unit](Protocol):
@@ -78,6 +81,7 @@ class MeterStreamDecoder:
             StreamFormat.HDLC: _Channel(HdlcFrameReader(), self._decode_hdlc),
             StreamFormat.MBUS: _Channel(MbusFrameReader(), self._decode_mbus),
             StreamFormat.P1: _Channel(P1Reader(), self._decode_p1),
+            StreamFormat.CIPHERED: _Channel(CipheredFrameReader(), self._decode_ciphered),
         }
 
     def _decode_hdlc(self, frame: HdlcFrame) -> MeterMessage:
@@ -96,6 +100,9 @@ class MeterStreamDecoder:
 
     def _decode_p1(self, readout: P1Readout) -> MeterMessage:
         return decode_p1(readout, timezone=self.timezone)
+
+    def _decode_ciphered(self, frame: CipheredFrame) -> MeterMessage:
+        return decode_ciphered(frame.apdu, keys=self.keys, timezone=self.timezone)
 
     def feed(self, data: bytes) -> list[MeterMessage]:
         """Add bytes; return the messages they complete (possibly none)."""
