@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 import concurrent.futures
 import contextlib
 from dataclasses import dataclass
@@ -45,11 +46,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as scripts/demo_stack.py
     sys.path.insert(0, str(REPO_ROOT))
 
-from custom_components.amshan_corus.protocol.han.simulator import (  # noqa: E402
-    AIDON_METER_ID,
-)
+from homeassistant.const import CONF_HOST, CONF_PORT  # noqa: E402
 
-DOMAIN = "amshan_corus"
+from custom_components.amshan_corus.const import (  # noqa: E402
+    CONF_CONNECTION,
+    CONF_TIMEZONE,
+    DEFAULT_CORUS_PORT,
+    DOMAIN,
+    Connection,
+)
+from custom_components.amshan_corus.protocol.han.simulator import AIDON_METER_ID  # noqa: E402
+
 HOST = "127.0.0.1"
 TIME_ZONE = "Europe/Oslo"
 OWNER_NAME = "Demo"
@@ -79,7 +86,7 @@ class DemoPorts:
 
     hass: int = 8123
     han: int = 3001
-    corus: int = 4000
+    corus: int = DEFAULT_CORUS_PORT
 
     @classmethod
     def free(cls) -> DemoPorts:
@@ -87,7 +94,13 @@ class DemoPorts:
         return cls(hass=free_port(), han=free_port(), corus=free_port())
 
 
-def wait_for(description: str, check: Any, *, timeout: float, alive: Any = None) -> Any:
+def wait_for[T](
+    description: str,
+    check: Callable[[], T],
+    *,
+    timeout: float,
+    alive: Callable[[], None] | None = None,
+) -> T:
     """Call `check()` until it returns something truthy; `alive()` may raise to give up early."""
     deadline = time.monotonic() + timeout
     while True:
@@ -242,13 +255,18 @@ def write_config(config_dir: Path, ports: DemoPorts) -> DemoConfig:
     han = _config_entry(
         "Aidon 6525",
         AIDON_METER_ID,
-        {"connection": "han_tcp", "host": HOST, "port": ports.han},
+        {CONF_CONNECTION: Connection.HAN_TCP.value, CONF_HOST: HOST, CONF_PORT: ports.han},
         now,
     )
     corus = _config_entry(
         f"Corus {CORUS_FIRMWARE} ({HOST})",
         None,
-        {"connection": "corus_tcp", "host": HOST, "port": ports.corus, "timezone": TIME_ZONE},
+        {
+            CONF_CONNECTION: Connection.CORUS_TCP.value,
+            CONF_HOST: HOST,
+            CONF_PORT: ports.corus,
+            CONF_TIMEZONE: TIME_ZONE,
+        },
         now,
     )
     entries = [han, corus]

@@ -15,8 +15,9 @@ from typing import Any
 from playwright.sync_api import Page, expect, sync_playwright
 import pytest
 
+from custom_components.amshan_corus.const import DOMAIN
 from custom_components.amshan_corus.protocol.han.simulator import AIDON_METER_ID
-from scripts.demo_stack import DOMAIN, HOST, DemoPorts, DemoStack, free_port, wait_for
+from scripts.demo_stack import HOST, DemoPorts, DemoStack, free_port, wait_for
 from tests.conftest import REPO_ROOT, SHARED_VECTORS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,8 +57,11 @@ def stack(tmp_path: Path, socket_enabled: None) -> Iterator[DemoStack]:
     """The running demo stack, configured as `scripts/demo` leaves it."""
     with DemoStack(tmp_path / "demo", ports=DemoPorts.free(), cadence="fast") as demo:
         demo.wait_until_running()
-        wait_for("the phase voltages to exist", demo.enable_phase_voltages, timeout=ENTITY_TIMEOUT)
-        wait_for("the energy totals to exist", demo.configure_energy, timeout=ENTITY_TIMEOUT)
+        for description, step in (
+            ("the phase voltages to exist", demo.enable_phase_voltages),
+            ("the energy totals to exist", demo.configure_energy),
+        ):
+            wait_for(description, step, timeout=ENTITY_TIMEOUT, alive=demo.ensure_alive)
         yield demo
 
 
