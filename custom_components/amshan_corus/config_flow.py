@@ -95,6 +95,7 @@ MAX_POLL_INTERVAL = 86400
 
 _KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
 _KEY_FIELDS = (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY)
+_SCALE_FIELDS = (CONF_SCALE_CURRENT, CONF_SCALE_POWER, CONF_SCALE_ENERGY)
 
 
 class CannotAddMeter(Exception):
@@ -671,10 +672,7 @@ class AmshanCorusOptionsFlow(OptionsFlowWithReload):
                 NumberSelectorConfig(min=0.001, max=100000, step="any", mode=NumberSelectorMode.BOX)
             )
             schema = vol.Schema(
-                {
-                    vol.Required(field, default=1.0): scale
-                    for field in (CONF_SCALE_CURRENT, CONF_SCALE_POWER, CONF_SCALE_ENERGY)
-                }
+                {vol.Required(field, default=1.0): scale for field in _SCALE_FIELDS}
             )
         else:
             poll_default = int(DEFAULT_POLL_INTERVAL.total_seconds())
@@ -691,7 +689,7 @@ def _clean_options(user_input: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(user_input)
     if CONF_POLL_INTERVAL in options:
         options[CONF_POLL_INTERVAL] = int(options[CONF_POLL_INTERVAL])
-    for field in (CONF_SCALE_CURRENT, CONF_SCALE_POWER, CONF_SCALE_ENERGY):
+    for field in _SCALE_FIELDS:
         if field in options:
             options[field] = float(options[field])
     return options
