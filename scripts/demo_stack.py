@@ -570,7 +570,13 @@ class DemoStack:
 # --- scripts/demo ----------------------------------------------------------------------------
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    # Once: a second Ctrl-C must not cut the orderly stop short and orphan the children.
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -600,8 +606,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # A terminal closing or `kill` stops the children too, like Ctrl-C; SIGINT explicitly,
     # since a shell starting us in the background has it ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, _interrupt)
     ports = DemoPorts(hass=args.port, han=args.han_port, corus=args.corus_port)
     stack = DemoStack(args.dir, ports=ports, cadence=args.cadence)
     try:
@@ -610,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
             stack.wait_until_running()
             print(
                 f"\nHome Assistant is running: open {stack.url}\n"
-                "(logged in automatically from this machine). Ctrl-C stops everything.",
+                "(logged in automatically from this machine). Ctrl-C stops everything.\n"
+                "The Energy dashboard is set up once the meter has sent its energy totals "
+                "(list 3: on the hour, or within a minute with --cadence fast).",
                 flush=True,
             )
             # Set-up steps that wait for the meters' entities to appear.
