@@ -17,7 +17,7 @@ from custom_components.amshan_corus.protocol.han.errors import (
     FrameError,
     HanError,
 )
-from custom_components.amshan_corus.protocol.han.models import Reading, Source
+from custom_components.amshan_corus.protocol.han.models import DemandPeak, Reading, Source
 from custom_components.amshan_corus.protocol.han.p1 import (
     MAX_READOUT_LENGTH,
     P1Reader,
@@ -323,3 +323,79 @@ def test_invalid_clock_is_dropped_not_the_readout() -> None:
     assert "meter_datetime" not in readings
     assert readings["active_power_import"].value == Decimal("2.027")
     assert readings["gas_volume"] == Reading(Decimal("981.443"), "m3", "0-1:24.2.1", None)
+
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+# SYNTH: a Fluvius (e-MUCS, DSMR 5.0.2 based) telegram written from the public layout: version,
+# meter id, clock, tariff registers, 1.4.0 quarter average, 1.6.0 month peak, 98.1.0 history,
+# powers, voltages, currents, breaker, limiter, gas on channel 1 (24.2.3). CRC-16/ARC 938D.
+FLUVIUS = (
+    b"/FLU5\\253769484_A\r\n\r\n"
+    b"0-0:96.1.4(50217)\r\n"
+    b"0-0:96.1.1(3153414733313031303231363035)\r\n"
+    b"0-0:1.0.0(200512135409S)\r\n"
+    b"1-0:1.8.1(000000.034*kWh)\r\n1-0:1.8.2(000015.758*kWh)\r\n"
+    b"1-0:2.8.1(000000.000*kWh)\r\n1-0:2.8.2(000000.011*kWh)\r\n"
+    b"1-0:1.4.0(02.351*kW)\r\n"
+    b"1-0:1.6.0(200509134558S)(02.589*kW)\r\n"
+    b"0-0:98.1.0(3)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(03.695*kW)"
+    b"(200401000000S)(200305122139S)(05.980*kW)(200301000000W)(200210035421W)(04.318*kW)\r\n"
+    b"0-0:96.14.0(0001)\r\n1-0:1.7.0(00.000*kW)\r\n1-0:2.7.0(00.000*kW)\r\n"
+    b"1-0:21.7.0(00.000*kW)\r\n1-0:41.7.0(00.000*kW)\r\n1-0:61.7.0(00.000*kW)\r\n"
+    b"1-0:22.7.0(00.000*kW)\r\n1-0:42.7.0(00.000*kW)\r\n1-0:62.7.0(00.000*kW)\r\n"
+    b"1-0:32.7.0(234.7*V)\r\n1-0:52.7.0(234.7*V)\r\n1-0:72.7.0(234.7*V)\r\n"
+    b"1-0:31.7.0(000.00*A)\r\n1-0:51.7.0(000.00*A)\r\n1-0:71.7.0(000.00*A)\r\n"
+    b"0-0:96.3.10(1)\r\n0-0:17.0.0(999.9*kW)\r\n1-0:31.4.0(999*A)\r\n0-0:96.13.0()\r\n"
+    b"0-1:24.1.0(003)\r\n0-1:96.1.1(37464C4F32313139303333373333)\r\n0-1:24.4.0(1)\r\n"
+    b"0-1:24.2.3(200512134558S)(00112.384*m3)\r\n"
+    b"!938D\r\n"
+)
+
+
+def test_fluvius_telegram_demand_lines() -> None:
+    assert crc16_arc(FLUVIUS[: FLUVIUS.index(b"!") + 1]) == 0x938D
+    message = decode_p1(FLUVIUS, timezone=BRUSSELS)
+    assert message.readings["peak_demand_current_quarter"] == Reading(
+        Decimal("2.351"), "kW", "1-0:1.4.0"
+    )
+    assert message.readings["peak_demand_month"] == Reading(
+        Decimal("2.589"), "kW", "1-0:1.6.0", datetime(2020, 5, 9, 13, 45, 58, tzinfo=BRUSSELS)
+    )
+    april, march, february = message.demand_history
+    assert april == DemandPeak(
+        Decimal("3.695"),
+        "kW",
+        datetime(2020, 4, 23, 19, 25, 38, tzinfo=BRUSSELS),
+        datetime(2020, 5, 1, tzinfo=BRUSSELS),
+    )
+    assert (march.value, march.at) == (
+        Decimal("5.980"),
+        datetime(2020, 3, 5, 12, 21, 39, tzinfo=BRUSSELS),
+    )
+    assert february.period_end == datetime(2020, 3, 1, tzinfo=BRUSSELS)
+    assert message.value("meter_id") == "1SAG3101021605"
+    assert message.value("voltage_l1") == Decimal("234.7")
+    assert message.readings["gas_volume"] == Reading(
+        Decimal("112.384"),
+        "m3",
+        "0-1:24.2.3",
+        datetime(2020, 5, 12, 13, 45, 58, tzinfo=BRUSSELS),
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "history"),
+    [
+        ("0-0:98.1.0(0)(1-0:1.6.0)(1-0:1.6.0)()", ()),  # a new meter: no month closed yet
+        ("0-0:98.1.0(0)(1-0:1.6.0)(1-0:1.6.0)", ()),
+        ("0-0:98.1.0(2)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(03.695*kW)", ()),
+        ("0-0:98.1.0(1)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(3695*V)", ()),
+    ],
+)
+def test_demand_history_edge_cases_never_break_the_readout(
+    line: str, history: tuple[DemandPeak, ...]
+) -> None:
+    body = f"/FLU5\\253769484_A\r\n\r\n1-0:1.4.0(00.120*kW)\r\n{line}\r\n!".encode()
+    message = decode_p1(body + f"{crc16_arc(body):04X}\r\n".encode(), timezone=BRUSSELS)
+    assert message.demand_history == history
+    assert message.value("peak_demand_current_quarter") == Decimal("0.120")

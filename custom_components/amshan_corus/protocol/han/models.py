@@ -39,6 +39,20 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class DemandPeak:
+    """A month's highest quarter-hour average demand as a Belgian meter keeps it.
+
+    `value`/`unit` as the meter wrote them (kW); `at` is when the peak happened; `period_end`
+    is the history entry's own stamp, the moment its month closed (None for 1-0:1.6.0).
+    """
+
+    value: Decimal
+    unit: str
+    at: datetime | None
+    period_end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MeterMessage:
     """A decoded meter message.
 
@@ -46,12 +60,15 @@ class MeterMessage:
     `active_power_import_total`, `gas_volume`, ...) or, for codes without a name, by the OBIS
     code itself ("1-0:96.7.21").
     `raw` is the message's bytes as received (the whole frame/readout), for diagnostics.
+    `demand_history` is a Belgian meter's 0-0:98.1.0 list of monthly peaks (oldest last, as
+    sent); empty for other meters.
     """
 
     source: Source
     manufacturer: str | None
     readings: Mapping[str, Reading] = field(default_factory=dict)
     raw: bytes = b""
+    demand_history: tuple[DemandPeak, ...] = ()
 
     def value(self, name: str) -> ReadingValue | None:
         """The value of reading `name`, or None when the message does not carry it."""

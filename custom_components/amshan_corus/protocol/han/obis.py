@@ -14,6 +14,8 @@ import re
 from typing import Final
 
 _SHORT_ELECTRICITY: Final[dict[str, str]] = {
+    "1.4.0": "peak_demand_current_quarter",  # Belgium: the running quarter-hour's average
+    "1.6.0": "peak_demand_month",  # Belgium: the month's highest quarter, `timestamp` = when
     "1.7.0": "active_power_import",
     "2.7.0": "active_power_export",
     "3.7.0": "reactive_power_import",

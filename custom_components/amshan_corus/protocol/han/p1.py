@@ -7,11 +7,14 @@ digits) computed over everything from `/` through `!` inclusive.
 `P1Reader` frames readouts out of a byte stream (sans-I/O); `decode_p1()` turns one readout
 into a `MeterMessage`. Values stay exact (`Decimal`), units stay as the meter wrote them,
 timestamps become timezone-aware, and DSMR M-Bus channels (gas, water, heat) give readings
-with their own capture time.
+with their own capture time. Belgian (e-MUCS) demand lines are parsed here too, the one place
+that knows their syntax: `1-0:1.6.0(peak time)(value)` becomes the `peak_demand_month` reading
+(its `timestamp` is the peak time) and `0-0:98.1.0` the message's `demand_history`.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -22,7 +25,7 @@ from typing import NamedTuple
 from .crc import crc16_arc
 from .dlms import DEFAULT_TIMEZONE
 from .errors import ChecksumError, DecodeError, FrameError
-from .models import MeterMessage, Reading, ReadingValue, Source
+from .models import DemandPeak, MeterMessage, Reading, ReadingValue, Source
 from .obis import mbus_value_name, normalize_obis, obis_name
 
 __all__ = [
@@ -31,6 +34,8 @@ __all__ = [
     "P1Reader",
     "P1Readout",
     "decode_p1",
+    "parse_demand_history",
+    "parse_demand_peak",
     "parse_p1_readout",
     "parse_p1_timestamp",
 ]
@@ -204,11 +209,20 @@ def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE
         readings["meter_type_id"] = Reading(type_id)
 
     mbus_lines: list[tuple[tuple[int, ...], str, list[str]]] = []
+    history: tuple[DemandPeak, ...] = ()
     for match in _DATA_SET.finditer(text):
         address = _address(match.group(1))
         values = match.group(2)
         if address.mbus:
             mbus_lines.append((address.groups, address.obis, values[1:-1].split(")(")))
+        elif address.obis in (_MONTH_PEAK, _PEAK_HISTORY):
+            # A line that does not parse is left out; the rest of the readout still counts.
+            with suppress(DecodeError):
+                if address.obis == _PEAK_HISTORY:
+                    history = parse_demand_history(values[1:-1].split(")("), timezone)
+                else:
+                    peak = parse_demand_peak(values[1:-1].split(")("), timezone)
+                    readings[address.name] = Reading(peak.value, peak.unit, address.obis, peak.at)
         elif values.count("(") == 1:  # multi-value lines (99.97.0 failure log) are no reading
             reading = _reading(values[1:-1], address, timezone)
             if reading is not None:
@@ -229,6 +243,7 @@ def decode_p1(readout: P1Readout | bytes, *, timezone: tzinfo = DEFAULT_TIMEZONE
         manufacturer=_MANUFACTURERS.get(flag_id.upper(), flag_id),
         readings=readings,
         raw=readout.raw,
+        demand_history=history,
     )
 
 
@@ -328,6 +343,52 @@ def _channel_key(readings: dict[str, Reading], key: str, channel: int) -> str:
     if existing is None or existing.obis is None or existing.obis.startswith(f"0-{channel}:"):
         return key
     return f"{key}_{channel}"
+
+
+_MONTH_PEAK = "1-0:1.6.0"
+_PEAK_HISTORY = "0-0:98.1.0"
+
+
+def _demand(value: str) -> tuple[Decimal, str]:
+    number, unit = _number(value)
+    if not isinstance(number, int | Decimal) or unit not in ("kW", "W"):
+        raise DecodeError(f"not a demand value in kW or W: {value!r}")
+    return Decimal(number), unit
+
+
+def parse_demand_peak(values: list[str], timezone: tzinfo = DEFAULT_TIMEZONE) -> DemandPeak:
+    """`1-0:1.6.0`'s value groups `['200509134558S', '02.589*kW']` -> the month's peak so far."""
+    if len(values) != 2:
+        raise DecodeError(f"{_MONTH_PEAK} needs a timestamp and a value, got {values!r}")
+    value, unit = _demand(values[1])
+    return DemandPeak(value, unit, parse_p1_timestamp(values[0], timezone))
+
+
+def parse_demand_history(
+    values: list[str], timezone: tzinfo = DEFAULT_TIMEZONE
+) -> tuple[DemandPeak, ...]:
+    """`0-0:98.1.0`'s value groups -> its monthly peaks, in the meter's order.
+
+    Layout: a count, two column codes (1-0:1.6.0), then per month the stamp of its end, the
+    peak time and the value: `(3)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(03.695*kW)`.
+    A meter without history yet sends a count of 0 (some add one empty group).
+    """
+    if not values or not values[0].isdigit():
+        raise DecodeError(f"{_PEAK_HISTORY} must start with a count, got {values[:3]!r}")
+    count = int(values[0])
+    entries = [value for value in values[3:] if value] if count == 0 else values[3:]
+    if len(values) < 3 or len(entries) != 3 * count:
+        raise DecodeError(f"{_PEAK_HISTORY} announces {count} months but has {len(entries)} values")
+    peaks = []
+    for index in range(0, len(entries), 3):
+        stamp, at, text = entries[index : index + 3]
+        value, unit = _demand(text)
+        peaks.append(
+            DemandPeak(
+                value, unit, parse_p1_timestamp(at, timezone), parse_p1_timestamp(stamp, timezone)
+            )
+        )
+    return tuple(peaks)
 
 
 def parse_p1_timestamp(value: str, timezone: tzinfo = DEFAULT_TIMEZONE) -> datetime:
