@@ -110,3 +110,21 @@ def test_malformed_month_peak() -> None:
         parse_month_peak(["02.589*kW"], BRUSSELS)
     with pytest.raises(PeakDataError, match="demand value"):
         parse_month_peak(["200509134558S", "-1*kW"], BRUSSELS)
+
+
+def test_values_from_the_p1_decoder() -> None:
+    """The P1 decoder owns the line syntax; the engine takes its decoded peaks."""
+    from custom_components.amshan_corus.insight.capacity import monthly_peak
+    from custom_components.amshan_corus.protocol.han.models import DemandPeak
+    from custom_components.amshan_corus.protocol.han.p1 import decode_p1
+    from tests.protocol.han.test_p1 import FLUVIUS
+
+    message = decode_p1(FLUVIUS, timezone=BRUSSELS)
+    month = message.readings["peak_demand_month"]
+    assert isinstance(month.value, Decimal)
+    assert month.unit is not None
+    current = monthly_peak(DemandPeak(month.value, month.unit, month.timestamp), BRUSSELS)
+    history = [monthly_peak(peak, BRUSSELS) for peak in message.demand_history]
+    result = belgian_capacity(current_average_kw=D("2.351"), month_peak=current, history=history)
+    assert [p.month for p in result.months] == [date(2020, m, 1) for m in (5, 4, 3, 2)]
+    assert result.rolling_mean_kw == (D("2.589") + D("3.695") + D("5.980") + D("4.318")) / 4

@@ -47,7 +47,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from ..protocol.han.errors import DecodeError
-from ..protocol.han.p1 import parse_p1_timestamp
+from ..protocol.han.models import DemandPeak
+from ..protocol.han.p1 import parse_demand_history, parse_demand_peak
 from .common import (
     HOUR,
     POWER_UNITS,
@@ -856,49 +857,32 @@ class PeakDataError(InsightError, ValueError):
     """A Belgian peak line (1-0:1.6.0, 0-0:98.1.0) whose values do not have the known layout."""
 
 
-def _kilowatts(text: str) -> Decimal:
-    digits, _, unit = text.partition("*")
-    value = Decimal(digits) if digits.replace(".", "", 1).isdigit() else None
-    if value is None or unit not in {"kW", "W"}:
-        raise PeakDataError(f"not a demand value in kW or W: {text!r}")
-    return value if unit == "kW" else value / 1000
-
-
-def _p1_time(text: str, timezone: ZoneInfo) -> datetime:
-    try:
-        return parse_p1_timestamp(text, timezone)
-    except DecodeError as err:
-        raise PeakDataError(str(err)) from err
+def monthly_peak(peak: DemandPeak, timezone: ZoneInfo) -> MonthlyPeak:
+    """A peak the P1 decoder parsed: the `peak_demand_month` reading's value and timestamp
+    (1-0:1.6.0, no `period_end`) or a `MeterMessage.demand_history` entry (0-0:98.1.0)."""
+    if peak.unit not in {"kW", "W"}:
+        raise PeakDataError(f"not a demand value in kW or W: {peak.value} {peak.unit}")
+    value_kw = peak.value if peak.unit == "kW" else peak.value / 1000
+    if peak.period_end is not None:
+        return MonthlyPeak(history_month(peak.period_end, peak.at, timezone), value_kw, peak.at)
+    if peak.at is None:
+        raise PeakDataError("a month peak without its time belongs to no month")
+    return MonthlyPeak(peak.at.astimezone(timezone).date().replace(day=1), value_kw, peak.at)
 
 
 def parse_month_peak(values: Sequence[str], timezone: ZoneInfo) -> MonthlyPeak:
     """`1-0:1.6.0(200509134558S)(02.589*kW)` as its value groups -> this month's peak."""
-    if len(values) != 2:
-        raise PeakDataError(f"1-0:1.6.0 needs a timestamp and a value, got {list(values)!r}")
-    at = _p1_time(values[0], timezone)
-    return MonthlyPeak(at.date().replace(day=1), _kilowatts(values[1]), at)
+    try:
+        return monthly_peak(parse_demand_peak(list(values), timezone), timezone)
+    except DecodeError as err:
+        raise PeakDataError(str(err)) from err
 
 
 def parse_peak_history(values: Sequence[str], timezone: ZoneInfo) -> list[MonthlyPeak]:
-    """`0-0:98.1.0(n)(1-0:1.6.0)(1-0:1.6.0)(stamp)(peak time)(value)...` -> the months' peaks.
-
-    The value groups are the count, the two column codes, then one triplet per month.
-    """
-    if not values or not values[0].isdigit():
-        raise PeakDataError(f"0-0:98.1.0 must start with a count, got {list(values)!r}")
-    count = int(values[0])
-    triplets = values[3:]
-    if len(values) < 3 or len(triplets) != 3 * count:
-        raise PeakDataError(f"0-0:98.1.0 announces {count} months but has {len(triplets)} values")
-    peaks = []
-    for index in range(count):
-        stamp, at, value = triplets[3 * index : 3 * index + 3]
-        peak_at = _p1_time(at, timezone)
-        peaks.append(
-            MonthlyPeak(
-                history_month(_p1_time(stamp, timezone), peak_at, timezone),
-                _kilowatts(value),
-                peak_at,
-            )
-        )
-    return peaks
+    """`0-0:98.1.0(n)(1-0:1.6.0)(1-0:1.6.0)(stamp)(peak time)(value)...` -> the months' peaks."""
+    try:
+        return [
+            monthly_peak(peak, timezone) for peak in parse_demand_history(list(values), timezone)
+        ]
+    except DecodeError as err:
+        raise PeakDataError(str(err)) from err

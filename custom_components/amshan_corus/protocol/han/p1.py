@@ -351,7 +351,7 @@ _PEAK_HISTORY = "0-0:98.1.0"
 
 def _demand(value: str) -> tuple[Decimal, str]:
     number, unit = _number(value)
-    if not isinstance(number, int | Decimal) or unit not in ("kW", "W"):
+    if not isinstance(number, int | Decimal) or number < 0 or unit not in ("kW", "W"):
         raise DecodeError(f"not a demand value in kW or W: {value!r}")
     return Decimal(number), unit
 
