@@ -11,22 +11,14 @@ import argparse
 from collections.abc import Sequence
 import os
 import sys
-from typing import NoReturn
 
 from . import corus, han
-from .common import CliError, Handler
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors follow the contract too: one line on stderr, exit code 1."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(1, f"error: {self.prog}: {message}\n")
+from .common import CliError, CliParser, Handler
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the whole command tree."""
-    parser = _Parser(
+    parser = CliParser(
         prog="python -m custom_components.amshan_corus",
         description="Decode HAN/P1 meter data and read Itron Corus gas volume converters.",
     )

@@ -9,7 +9,17 @@ import contextlib
 from datetime import date, datetime
 from decimal import Decimal
 import json
-from typing import Any
+from typing import Any, NoReturn
+
+
+class CliParser(argparse.ArgumentParser):
+    """Usage errors follow the contract too: one line on stderr, exit code 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"error: {self.prog}: {message}\n")
+
+
+type Commands = argparse._SubParsersAction[CliParser]
 
 
 class CliError(Exception):

@@ -26,15 +26,15 @@ from ..protocol.corus.databases import DatabaseRecord, get_layout
 from ..protocol.corus.datatypes import NULL2, NULL4, Value
 from ..protocol.corus.errors import CorusError
 from ..protocol.corus.simulator import CorusSimulator, SimulatorFaults
-from .common import CliError, dumps, run_until_interrupted
+from .common import CliError, Commands, dumps, run_until_interrupted
 
 DEFAULT_TIMEOUT = 10.0
 RECORD_DATABASES = ("hourly", "interval", "daily", "monthly")
 
 
 def register(
-    corus_commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    simulate_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    corus_commands: Commands,
+    simulate_commands: Commands,
 ) -> None:
     """Add the Corus sub-commands to the parser tree."""
     read = corus_commands.add_parser(

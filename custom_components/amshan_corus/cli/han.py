@@ -24,14 +24,14 @@ from ..protocol.han.security import SecurityKeys
 from ..protocol.han.simulator import Cadence, HanSimulator
 from ..protocol.han.stream import MeterStreamDecoder
 from ..protocol.han.transport import ByteSource, open_serial, open_tcp
-from .common import CliError, dumps, run_until_interrupted
+from .common import CliError, Commands, dumps, run_until_interrupted
 
 FILE_CHUNK = 4096
 
 
 def register(
-    han_commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    simulate_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    han_commands: Commands,
+    simulate_commands: Commands,
 ) -> None:
     """Add the HAN sub-commands to the parser tree."""
     decode = han_commands.add_parser(
