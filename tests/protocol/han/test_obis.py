@@ -44,7 +44,9 @@ def test_names_match_the_full_code() -> None:
     assert obis_name("0-1:96.1.0") is None  # M-Bus channel 1 device id
     assert obis_name("1-0:1.8.1") is None  # tariff registers keep their code
     assert obis_name("1-0:1.8.0.1") is None  # a billing period is not the live register
-    assert len(set(OBIS_NAMES.values())) == 35
+    assert obis_name("1-0:1.4.0") == "peak_demand_current_quarter"  # Belgium
+    assert obis_name("1-0:1.6.0") == "peak_demand_month"
+    assert len(set(OBIS_NAMES.values())) == 37
 
 
 def test_default_units() -> None:
