@@ -68,9 +68,10 @@ class PayloadDecoder:
             return self._decode_tibber(data)
         if first in (ApduTag.GENERAL_GLO_CIPHERING, ApduTag.GENERAL_DED_CIPHERING):
             return [decode_ciphered(data, keys=self.keys, timezone=self.timezone)]
-        return [
-            decode_dlms(data, source=Source.DLMS, raw=data, keys=self.keys, timezone=self.timezone)
-        ]
+        return [self._dlms(data, Source.DLMS, data)]
+
+    def _dlms(self, payload: bytes, source: Source, raw: bytes) -> MeterMessage:
+        return decode_dlms(payload, source=source, raw=raw, keys=self.keys, timezone=self.timezone)
 
     def _decode_hdlc(self, data: bytes) -> list[MeterMessage]:
         reader = HdlcFrameReader()
@@ -79,32 +80,14 @@ class PayloadDecoder:
             inner = data.strip(bytes([_FLAG]))
             parse_hdlc_frame(inner)  # raises the specific reason (checksum, length...)
             raise FrameError("no complete HDLC message (a segment is missing)")
-        return [
-            decode_dlms(
-                frame.information,
-                source=Source.HDLC,
-                raw=frame.raw,
-                keys=self.keys,
-                timezone=self.timezone,
-            )
-            for frame in frames
-        ]
+        return [self._dlms(frame.information, Source.HDLC, frame.raw) for frame in frames]
 
     def _decode_mbus(self, data: bytes) -> list[MeterMessage]:
         reader = MbusFrameReader()
         frames = reader.feed(data)
         if not frames:
             raise FrameError("no complete M-Bus message (bad checksum or a missing segment)")
-        return [
-            decode_dlms(
-                frame.apdu,
-                source=Source.MBUS,
-                raw=frame.raw,
-                keys=self.keys,
-                timezone=self.timezone,
-            )
-            for frame in frames
-        ]
+        return [self._dlms(frame.apdu, Source.MBUS, frame.raw) for frame in frames]
 
     def _decode_tibber(self, data: bytes) -> list[MeterMessage]:
         try:
