@@ -13,6 +13,7 @@ from custom_components.amshan_corus.protocol.han.crc import crc16_arc
 from custom_components.amshan_corus.protocol.han.decode import decode_any
 from custom_components.amshan_corus.protocol.han.errors import (
     ChecksumError,
+    FrameError,
     KeyRequiredError,
     WrongKeyError,
 )
@@ -97,13 +98,16 @@ def test_corrupted_frame_in_the_middle_spares_its_neighbours() -> None:
     assert decoder.decode_errors == 1
 
 
-def test_truncated_frame_then_good_ones() -> None:
-    # A frame cut short swallows bytes of the next one; the frames after that survive.
-    data = APDUS[0] + APDUS[1][:50] + APDUS[2] + APDUS[3] + APDUS[4]
+@pytest.mark.parametrize("chunk", [1, 9, 1000])
+def test_cut_short_or_overlong_frame_spares_the_next(chunk: int) -> None:
+    overlong = APDUS[3][:10] + b"\x7f" + APDUS[3][11:]  # length damaged: 0x5F -> 0x7F
+    data = APDUS[0] + APDUS[1][:50] + APDUS[2] + overlong + APDUS[4]
     decoder = MeterStreamDecoder(KELAG_KEYS)
-    messages = decoder.feed(data)
-    assert [m.raw for m in messages][:1] == APDUS[:1]
-    assert [m.raw for m in messages][-2:] == APDUS[3:]
+    messages = _feed(decoder, data, chunk)
+    assert [m.raw for m in messages] == [APDUS[0], APDUS[2], APDUS[4]]
+    assert decoder.rejected == 2
+    assert isinstance(decoder.last_error, FrameError)
+    assert "cut short" in str(decoder.last_error)
 
 
 def test_wrong_and_missing_key_are_counted_with_the_reason() -> None:

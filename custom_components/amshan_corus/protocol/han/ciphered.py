@@ -4,8 +4,10 @@ send them: no HDLC or M-Bus framing around them (sans-I/O).
     DB|DC  08 <system title 8>  <length: 1 byte < 0x80, 81 xx or 82 xxxx>  SC  FC(4) ... [tag 12]
 
 There is no checksum: the length delimits a frame and the header is checked cheaply (the
-security control byte's suite and flags, a length that fits the SC). The GCM tag, where the SC
-says there is one, is the real integrity check and happens when the frame is decoded. The
+security control byte's suite and flags, a length that fits the SC). A meter keeps its system
+title, so a frame inside whose length the same tag + title appears again was cut short (or its
+length damaged): it is dropped and the next one starts there. The GCM tag, where the SC says
+there is one, is the real integrity check and happens when the frame is decoded. The
 plaintext is a DLMS data-notification or a P1 text readout (Luxembourg); `decode_ciphered()`
 decodes both.
 """
@@ -18,6 +20,7 @@ from typing import Final
 
 from .apdu import LLC_HEADERS, ApduTag
 from .dlms import DEFAULT_TIMEZONE, decode_dlms, decrypt_payload
+from .errors import FrameError
 from .models import MeterMessage, Source
 from .p1 import decode_p1, parse_p1_readout
 from .security import SC_AUTHENTICATION, SC_COMPRESSION, SC_ENCRYPTION, TAG_SIZE, SecurityKeys
@@ -83,8 +86,9 @@ def _inside_other_frame(buf: bytes | bytearray, start: int) -> bool:
 class CipheredFrameReader:
     """Frames raw ciphered APDUs out of a byte stream fed in any chunking.
 
-    Counters: `frames` (complete APDUs returned) and `rejected` (always 0: without a checksum a
-    damaged frame shows only when it is decoded). Bytes before a plausible header are skipped;
+    Counters: `frames` (complete APDUs returned) and `rejected` (frames cut short by the next
+    one; `last_error` says so). Other damage shows only when a frame is decoded, as there is
+    no checksum. Bytes before a plausible header are skipped;
     a DB inside an HDLC, M-Bus or block-transfer frame is not taken for a raw frame. Memory is
     bounded by `MAX_CIPHERED_SIZE` plus the last chunk.
     """
@@ -94,6 +98,7 @@ class CipheredFrameReader:
         self._pos = 0  # bytes before it are context already scanned
         self.frames = 0
         self.rejected = 0
+        self.last_error: FrameError | None = None
 
     @property
     def buffered(self) -> int:
@@ -116,6 +121,15 @@ class CipheredFrameReader:
             if total is None or _inside_other_frame(buf, start):
                 pos = start + 1
                 continue
+            following = -1 if total < 0 else self._next_start(start, total)
+            if following >= 0:
+                self.rejected += 1
+                self.last_error = FrameError(
+                    f"ciphered APDU of {total} bytes cut short: the next one starts "
+                    f"{following - start} bytes in"
+                )
+                pos = following
+                continue
             if total < 0 or start + total > len(buf):
                 pos = start
                 break
@@ -126,6 +140,17 @@ class CipheredFrameReader:
         del buf[:keep_from]
         self._pos = pos - keep_from
         return out
+
+    def _next_start(self, start: int, total: int) -> int:
+        """Where a plausible APDU of the same system title starts inside this one, or -1."""
+        buf = self._buf
+        prefix = bytes(buf[start : start + _TITLE_END])
+        found = buf.find(prefix, start + 1, start + total)
+        while found >= 0:
+            if _header(buf, found) is not None:
+                return found
+            found = buf.find(prefix, found + 1, start + total)
+        return -1
 
 
 def decode_ciphered(
