@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 from hypothesis import given, settings, strategies as st
@@ -12,6 +12,8 @@ from custom_components.amshan_corus.protocol.han.axdr import encode_length
 from custom_components.amshan_corus.protocol.han.dlms import decode_dlms
 from custom_components.amshan_corus.protocol.han.errors import DecodeError, HanError
 from custom_components.amshan_corus.protocol.han.meters import decode_body
+
+from .vectors import vector
 
 
 def obis(text: str) -> bytes:
@@ -183,3 +185,18 @@ def test_random_lists_raise_only_han_errors(body: bytes) -> None:
     except HanError:
         return
     assert message.readings
+
+
+@pytest.mark.parametrize(
+    ("clock", "utc"),
+    [
+        ("07e4011502100000ff000000", datetime(2020, 1, 21, 15, tzinfo=UTC)),  # the vector
+        ("07e40701030c0000ff000080", datetime(2020, 7, 1, 11, tzinfo=UTC)),  # summer: still UTC+1
+    ],
+)
+def test_aidon_clock_is_norwegian_standard_time(clock: str, utc: datetime) -> None:
+    """Aidon NO writes deviation 0 but means local standard time (see meters._clock)."""
+    info = vector("aidon_no_list3_info").hex().replace("07e4011502100000ff000000", clock)
+    message = decode_dlms(bytes.fromhex(info))
+    assert message.value("meter_datetime") == utc
+    assert message.manufacturer == "Aidon"

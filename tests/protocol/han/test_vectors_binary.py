@@ -81,7 +81,7 @@ def test_aidon_no_lists() -> None:
         "voltage_l2": D("230.3"),
         "voltage_l3": D("230.9"),
         # deviation 0000 is a specified offset: this clock is UTC
-        "meter_datetime": datetime(2020, 1, 21, 16, 0, tzinfo=UTC),
+        "meter_datetime": datetime(2020, 1, 21, 15, 0, tzinfo=UTC),  # 16:00 Norwegian standard time
         "active_power_import_total": 22721380,  # 0022ab8a, scaler +1
         "active_power_export_total": 0,
         "reactive_power_import_total": 582430,  # 0000e383 x 10

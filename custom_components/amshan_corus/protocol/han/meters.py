@@ -22,8 +22,8 @@ Everything else keeps the unit its OBIS code implies (W, var, Wh, varh, A, V, Hz
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import tzinfo
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 import math
@@ -334,16 +334,43 @@ def _scaled(raw: int | float, scaler: int) -> int | Decimal | None:
     return Decimal(raw).scaleb(scaler)
 
 
-def _value(value: Data, name: str | None, local_zone: tzinfo) -> ReadingValue | None:
+def _clock(value: CosemDateTime, local_zone: tzinfo, manufacturer: str | None) -> datetime | None:
+    """A meter clock as an aware datetime.
+
+    Aidon (NO list 3) writes deviation 0x0000, which the Blue Book reads as UTC, but its fields
+    are the local *standard* time (UTC+1 in Norway) all year. Evidence: amsreader-firmware
+    shifts every Aidon clock by a fixed -1 h (`adjustForKnownIssues`, "21.09.24, the clock is
+    now correct for Aidon", confirmed in summer time), its PR #1262 shows Aidon hourly frames
+    arriving at 13:00 CEST being 11:00 UTC with that rule, and its issue #1119 logs Aidon list 3
+    payloads received at 16:00:11 (Norway, December) carrying the clock 16:00:00; a Finnish
+    Aidon 7534 is reported to send local standard time too (UTC+2, jonkerj/iec62056 PR #3).
+    So the standard offset of `local_zone` applies. Read as UTC, every hour would be booked an
+    hour late (two in summer). Other meters follow the Blue Book.
+    """
+    if manufacturer != "Aidon" or value.deviation != 0:
+        return value.to_datetime(local_zone)
+    fields = replace(value, deviation=None).to_datetime(UTC)  # the fields as they read
+    if fields is None:
+        return None
+    naive = fields.replace(tzinfo=None)
+    standard = (local_zone.utcoffset(naive) or timedelta(0)) - (
+        local_zone.dst(naive) or timedelta(0)
+    )
+    return naive.replace(tzinfo=timezone(standard))
+
+
+def _value(
+    value: Data, name: str | None, local_zone: tzinfo, manufacturer: str | None
+) -> ReadingValue | None:
     """A non-numeric value as a reading value (None: nothing to publish)."""
     if value is None or isinstance(value, list):
         return None
     if isinstance(value, CosemDateTime):
-        return value.to_datetime(local_zone)
+        return _clock(value, local_zone, manufacturer)
     if isinstance(value, bytes) and name == "meter_datetime":
         if not looks_like_date_time(value):
             return None
-        return parse_date_time(value).to_datetime(local_zone)
+        return _clock(parse_date_time(value), local_zone, manufacturer)
     if isinstance(value, bytes | str):
         return _text(value)
     if isinstance(value, CosemDate | CosemTime):
@@ -379,7 +406,7 @@ def _readings(
                 unit = default_unit(obis)
             value = _scaled(int(raw) if isinstance(raw, bool) else raw, scaler or 0)
         else:
-            value = _value(raw, name, local_zone)
+            value = _value(raw, name, local_zone, manufacturer)
         if value is None:
             continue
         key = name if name is not None and name not in readings else item.obis

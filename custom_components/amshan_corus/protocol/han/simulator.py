@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 import random
 
@@ -68,12 +68,17 @@ def _scaled(obis: bytes, value: bytes, scaler: int, unit: int) -> bytes:
     return b"\x02\x03" + obis + value + scaler_unit
 
 
+_NORWEGIAN_STANDARD_TIME = timezone(timedelta(hours=1))
+
+
 def _cosem_clock(moment: datetime) -> bytes:
-    """12-byte COSEM date-time in UTC (deviation 0), as the Aidon NO template has it."""
-    utc = moment.astimezone(UTC)
+    """12-byte COSEM date-time as an Aidon NO writes it: Norwegian standard time (UTC+1) all
+    year with deviation 0 (see meters._clock)."""
+    local = moment.astimezone(_NORWEGIAN_STANDARD_TIME)
     return (
-        utc.year.to_bytes(2, "big")
-        + bytes([utc.month, utc.day, utc.isoweekday(), utc.hour, utc.minute, utc.second, 0xFF])
+        local.year.to_bytes(2, "big")
+        + bytes([local.month, local.day, local.isoweekday(), local.hour, local.minute])
+        + bytes([local.second, 0xFF])
         + b"\x00\x00\x00"
     )
 
