@@ -46,6 +46,7 @@ def test_list_templates_match_the_vector_layout() -> None:
     value_positions = set()
     for obis in (
         b"\x01\x00\x01\x07\x00\xff",
+        b"\x01\x00\x02\x07\x00\xff",
         b"\x01\x00\x04\x07\x00\xff",
         b"\x01\x00\x1f\x07\x00\xff",
         b"\x01\x00\x47\x07\x00\xff",
@@ -54,6 +55,7 @@ def test_list_templates_match_the_vector_layout() -> None:
         b"\x01\x00\x48\x07\x00\xff",
         b"\x00\x00\x01\x00\x00\xff",
         b"\x01\x00\x01\x08\x00\xff",
+        b"\x01\x00\x02\x08\x00\xff",
         b"\x01\x00\x03\x08\x00\xff",
         b"\x01\x00\x04\x08\x00\xff",
     ):
@@ -81,7 +83,9 @@ def test_cadence_and_values() -> None:
             assert names == {"active_power_import"}, moment
         power = message.value("active_power_import")
         assert isinstance(power, int)
-        assert 200 <= power <= 9000
+        assert 0 <= power <= 9000
+        if "active_power_export" in message.readings:  # the meter nets: one direction at a time
+            assert power == 0 or message.value("active_power_export") == 0
     list3 = [(t, m) for t, m in zip(times, messages, strict=True) if "meter_datetime" in m.readings]
     assert [t for t, _ in list3] == [
         datetime(2026, 1, 1, 11, tzinfo=UTC),
@@ -98,8 +102,35 @@ def test_cadence_and_values() -> None:
     ]
     implied = sum(p for p in published if isinstance(p, int)) * 2 / 3600
     assert abs((second - first) - implied) <= 20
+    # Midday (12:00-13:00 meter time): the solar panels export, and the export register, which
+    # starts non-zero, grows by the energy the export power implies (sampled every 10 s).
+    exports = [m.value("active_power_export_total") for _, m in list3]
+    assert isinstance(exports[0], int)
+    assert isinstance(exports[1], int)
+    assert exports[0] > 400_000
+    export_powers = [
+        m.value("active_power_export")
+        for t, m in zip(times, messages, strict=True)
+        if list3[0][0] < t <= list3[1][0] and "active_power_export" in m.readings
+    ]
+    assert len(export_powers) == 360
+    assert sum(1 for p in export_powers if p) > 300
+    implied_export = sum(p for p in export_powers if isinstance(p, int)) * 10 / 3600
+    assert implied_export > 1000
+    assert abs((exports[1] - exports[0]) - implied_export) <= 0.02 * implied_export + 20
     voltages = [m.value("voltage_l1") for m in messages if "voltage_l1" in m.readings]
     assert all(Decimal("225.0") <= v <= Decimal("235.0") for v in voltages)  # type: ignore[operator]
+
+
+def test_night_imports_only() -> None:
+    meter = AidonNoMeter(datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC), seed=5)  # 02:00 meter time
+    frames = list(islice(meter.frames(), 30))
+    messages = [decode_any(frame)[0] for _, frame in frames]
+    list2 = [m for m in messages if "active_power_export" in m.readings]
+    assert list2
+    assert all(m.value("active_power_export") == 0 for m in list2)
+    assert all(200 <= m.value("active_power_import") <= 9000 for m in messages)  # type: ignore[operator]
+    assert meter.state.export_wh == 412560.0
 
 
 def test_split_capture_keeps_noise_with_the_next_frame() -> None:

@@ -3,8 +3,10 @@
 The built-in meter is the Aidon 6525 NO (IT network, no L2 current) whose lists 1/2/3 are in
 the shared vectors: the frames are re-encoded with the same layout (addresses 41/0883,
 control 13, LLC e6e700, data-notification, the same OBIS codes, types, scalers and units),
-with a clock and values that advance plausibly: active power wanders, currents follow it,
-voltages jitter around 230 V, and the energy registers grow by the energy the power implies.
+with a clock and values that advance plausibly. The house is a prosumer: its load wanders,
+rooftop solar produces from 07:00 to 19:00 (meter time, UTC+1) under drifting clouds, and the
+meter publishes the net flow as import or export power (never both non-zero); currents follow
+it, voltages jitter around 230 V, and the energy registers grow by the energy the power implies.
 
 Cadence (simulated time): list 1 every 2 s, list 2 instead of it every 10 s, list 3 instead
 of that on the hour. `Cadence.FAST` runs simulated time 60x faster than real time (list 1
@@ -20,6 +22,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
+import math
 import random
 
 from .errors import ConnectionFailedError
@@ -29,6 +32,8 @@ from .p1 import P1Reader
 
 TICK = timedelta(seconds=2)
 FAST_TIME_SCALE = 60.0
+SOLAR_PEAK_W = 5000.0
+SOLAR_HOURS = (7.0, 19.0)  # meter (local standard) time
 AIDON_METER_ID = "7359992892587665"
 
 
@@ -85,14 +90,30 @@ def _cosem_clock(moment: datetime) -> bytes:
 
 @dataclass(slots=True)
 class AidonState:
-    """The simulated meter's physical state."""
+    """The simulated meter's physical state: `power_w`/`export_w` are the net flow the meter
+    publishes (at most one of them non-zero)."""
 
+    load_w: float = 1800.0
+    solar_w: float = 0.0
+    clouds: float = 0.8  # share of the clear-sky solar output that gets through
     power_w: float = 1800.0
+    export_w: float = 0.0
     reactive_export_var: float = 130.0
     import_wh: float = 22721380.0
+    export_wh: float = 412560.0
     reactive_import_varh: float = 582430.0
     reactive_export_varh: float = 1708430.0
     voltages_dv: tuple[int, int, int] = (2274, 2301, 2308)
+
+
+def solar_power_w(moment: datetime, clouds: float) -> float:
+    """Rooftop solar output at `moment`: a half sine over the solar hours, scaled by `clouds`."""
+    local = moment.astimezone(_NORWEGIAN_STANDARD_TIME)
+    hour = local.hour + local.minute / 60 + local.second / 3600
+    sunrise, sunset = SOLAR_HOURS
+    if not sunrise < hour < sunset:
+        return 0.0
+    return SOLAR_PEAK_W * clouds * math.sin(math.pi * (hour - sunrise) / (sunset - sunrise))
 
 
 class AidonNoMeter:
@@ -113,11 +134,17 @@ class AidonNoMeter:
     def _advance(self) -> None:
         state, rnd = self.state, self._random
         # Mean-reverting random walk: household load between 0.2 and 9 kW.
-        state.power_w += rnd.gauss(0, 60) + (1800 - state.power_w) * 0.01
-        state.power_w = min(max(state.power_w, 200.0), 9000.0)
+        state.load_w += rnd.gauss(0, 60) + (1800 - state.load_w) * 0.01
+        state.load_w = min(max(state.load_w, 200.0), 9000.0)
+        state.clouds = min(max(state.clouds + rnd.gauss(0, 0.01), 0.3), 1.0)
+        state.solar_w = solar_power_w(self.now, state.clouds)
+        # The meter nets load and production: one direction at a time.
+        net_w = state.load_w - state.solar_w
+        state.power_w, state.export_w = max(net_w, 0.0), max(-net_w, 0.0)
         state.reactive_export_var = min(max(state.reactive_export_var + rnd.gauss(0, 5), 0), 900)
         hours = TICK.total_seconds() / 3600
         state.import_wh += state.power_w * hours
+        state.export_wh += state.export_w * hours
         state.reactive_export_varh += state.reactive_export_var * hours
         state.voltages_dv = tuple(  # type: ignore[assignment]
             min(max(v + rnd.randint(-2, 2), 2250), 2350) for v in state.voltages_dv
@@ -144,14 +171,14 @@ class AidonNoMeter:
     def _list2_elements(self) -> list[bytes]:
         state = self.state
         # 3-wire IT network: the line current of a balanced load is P / (sqrt(3) * U).
-        current_da = round(state.power_w / (1.732 * 230) * 10)
+        current_da = round((state.power_w + state.export_w) / (1.732 * 230) * 10)
         u1, u2, u3 = state.voltages_dv
         return [
             b"\x02\x02" + _obis(1, 1, 0, 2, 129) + _visible("AIDON_V0001"),
             b"\x02\x02" + _obis(0, 0, 96, 1, 0) + _visible(AIDON_METER_ID),
             b"\x02\x02" + _obis(0, 0, 96, 1, 7) + _visible("6525"),
             self._power(),
-            _scaled(_obis(1, 0, 2, 7, 0), _u32(0), 0, 27),
+            _scaled(_obis(1, 0, 2, 7, 0), _u32(round(state.export_w)), 0, 27),
             _scaled(_obis(1, 0, 3, 7, 0), _u32(0), 0, 29),
             _scaled(_obis(1, 0, 4, 7, 0), _u32(round(state.reactive_export_var)), 0, 29),
             _scaled(_obis(1, 0, 31, 7, 0), _i16(current_da), -1, 33),
@@ -173,7 +200,7 @@ class AidonNoMeter:
             *self._list2_elements(),
             b"\x02\x02" + _obis(0, 0, 1, 0, 0) + b"\x09\x0c" + _cosem_clock(moment),
             _scaled(_obis(1, 0, 1, 8, 0), _u32(int(state.import_wh // 10)), 1, 30),
-            _scaled(_obis(1, 0, 2, 8, 0), _u32(0), 1, 30),
+            _scaled(_obis(1, 0, 2, 8, 0), _u32(int(state.export_wh // 10)), 1, 30),
             _scaled(_obis(1, 0, 3, 8, 0), _u32(int(state.reactive_import_varh // 10)), 1, 32),
             _scaled(_obis(1, 0, 4, 8, 0), _u32(int(state.reactive_export_varh // 10)), 1, 32),
         ]
