@@ -214,3 +214,67 @@ def test_every_name_icon_and_message_is_translated(language: str) -> None:
     raised = set(re.findall(r'(?:translation_key=|key = )"([a-z_]+)"', source))
     assert {"no_data", "no_data_key", "mqtt_unavailable", "invalid_password"} <= raised
     assert raised <= set(strings["exceptions"])
+
+
+def _p1_readout(lines: list[str]) -> bytes:
+    """A DSMR readout with a correct CRC-16/ARC over '/' ... '!'."""
+    from custom_components.amshan_corus.protocol.han.crc import crc16_arc
+
+    body = ("/ISK5\\2M550T-1012\r\n\r\n" + "".join(f"{line}\r\n" for line in lines) + "!").encode()
+    return body + f"{crc16_arc(body):04X}\r\n".encode()
+
+
+async def test_p1_water_heat_and_cooling_sub_meters(hass: HomeAssistant, mqtt_mock: Any) -> None:
+    """M-Bus channels named by EN 13757-3 device type: 7 water, 4 heat, 0x0A cooling."""
+    entry = mqtt_entry("E0044007312345678")
+    await setup_entry(hass, entry)
+    readout = _p1_readout(
+        [
+            "1-3:0.2.8(50)",
+            "0-0:1.0.0(250101120000W)",
+            "0-0:96.1.1(E0044007312345678)",
+            "1-0:1.8.1(000123.456*kWh)",
+            "1-0:1.7.0(00.500*kW)",
+            "0-1:24.1.0(007)",
+            "0-1:96.1.0(W1234)",
+            "0-1:24.2.1(250101115500W)(00123.456*m3)",
+            "0-2:24.1.0(004)",
+            "0-2:96.1.0(H5678)",
+            "0-2:24.2.1(250101115500W)(00045.678*GJ)",
+            "0-3:24.1.0(010)",
+            "0-3:96.1.0(C9012)",
+            "0-3:24.2.1(250101115500W)(01234.500*kWh)",
+        ]
+    )
+    async_fire_mqtt_message(hass, "han", readout)
+    await hass.async_block_till_done()
+
+    expected = {
+        "water_volume": ("123.456", "m³", "water", "water", "W1234"),
+        # GJ from the meter, shown in the suggested kWh: 45.678 GJ / 3.6 MJ per kWh.
+        "heat_energy": ("12688.3333333333", "kWh", "energy", "heat", "H5678"),
+        "cooling_energy": ("1234.500", "kWh", "energy", "cooling", "C9012"),
+    }
+    parent = find_device(hass, (DOMAIN, entry.unique_id), entry)
+    assert parent is not None
+    for key, (value, unit, device_class, kind, serial) in expected.items():
+        state = sensor_state(hass, entry, key)
+        assert state is not None, key
+        assert (state.state, state.attributes["unit_of_measurement"]) == (value, unit)
+        assert state.attributes["device_class"] == device_class
+        assert state.attributes["state_class"] == "total_increasing"
+        child = find_device(hass, (DOMAIN, f"{entry.unique_id}_{kind}"), entry)
+        assert child is not None
+        assert (child.via_device_id, child.serial_number) == (parent.id, serial)
+        assert er.async_get(hass).async_get(state.entity_id).device_id == child.id
+    assert sensor_state(hass, entry, "gas_volume") is None
+    await unload_entry(hass, entry)
+
+
+def test_every_mbus_reading_name_has_a_sensor() -> None:
+    """The decoder's M-Bus vocabulary and the sensor table are the same names."""
+    from custom_components.amshan_corus.protocol.han.obis import MBUS_VALUE_NAMES
+    from custom_components.amshan_corus.sensor import HAN_SENSORS
+
+    sub_meter_sensors = {d.key for d in HAN_SENSORS if d.sub_meter is not None}
+    assert sub_meter_sensors == {*MBUS_VALUE_NAMES.values(), "gas_volume"}

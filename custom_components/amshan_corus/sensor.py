@@ -49,6 +49,7 @@ from .coordinator import (
     is_lifetime_unit,
 )
 from .entity import AmshanCorusEntity
+from .protocol.han.obis import MBUS_VALUE_NAMES
 
 PARALLEL_UPDATES = 0
 
@@ -161,6 +162,14 @@ _GAS: dict[str, Any] = {
     "restore": True,
 }
 _WATER: dict[str, Any] = {**_GAS, "device_class": SensorDeviceClass.WATER}
+# One per reading name the M-Bus decoder gives a channel (its vocabulary); the sub-meter device
+# is the name's kind ("heat_energy" -> "heat"), as the decoder names the channel's meter id.
+_MBUS_KINDS: dict[str, dict[str, Any]] = {
+    "gas_volume": _GAS,
+    "water_volume": _WATER,
+    "heat_energy": _ENERGY,
+    "cooling_energy": _ENERGY,
+}
 _DIAGNOSTIC: dict[str, Any] = {"entity_category": EntityCategory.DIAGNOSTIC}
 _CLOCK: dict[str, Any] = {**_DIAGNOSTIC, "device_class": SensorDeviceClass.TIMESTAMP}
 
@@ -199,10 +208,10 @@ HAN_SENSORS: tuple[AmshanCorusSensorEntityDescription, ...] = (
     ),
     _reading("reactive_power_import_total", **_REACTIVE_ENERGY),
     _reading("reactive_power_export_total", **_REACTIVE_ENERGY),
-    _reading("gas_volume", sub_meter="gas", **_GAS),
-    _reading("water_volume", sub_meter="water", **_WATER),
-    _reading("hot_water_volume", sub_meter="hot_water", **_WATER),
-    _reading("heat_energy", sub_meter="heat", **_ENERGY),
+    *(
+        _reading(name, sub_meter=name.rpartition("_")[0], **_MBUS_KINDS[name])
+        for name in dict.fromkeys(MBUS_VALUE_NAMES.values())
+    ),
     _reading("meter_id", **_DIAGNOSTIC),
     _reading("meter_type", **_DIAGNOSTIC),
     _reading("list_ver_id", **_DIAGNOSTIC),
