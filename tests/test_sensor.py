@@ -207,6 +207,9 @@ def test_every_name_icon_and_message_is_translated(language: str) -> None:
             assert f"{{{placeholder}}}" in name
         if description.sub_meter is not None:
             assert strings["device"][f"{description.sub_meter}_meter"]["name"]
+            assert (
+                "{channel}" in strings["device"][f"{description.sub_meter}_meter_channel"]["name"]
+            )
     icons = json.loads((package / "icons.json").read_text("utf-8"))
     assert set(icons["entity"]["sensor"]) <= set(names)
     # Every message the coordinators raise (exception translations).
@@ -244,6 +247,9 @@ async def test_p1_water_heat_and_cooling_sub_meters(hass: HomeAssistant, mqtt_mo
             "0-3:24.1.0(010)",
             "0-3:96.1.0(C9012)",
             "0-3:24.2.1(250101115500W)(01234.500*kWh)",
+            "0-4:24.1.0(007)",
+            "0-4:96.1.0(W3456)",
+            "0-4:24.2.1(250101115500W)(00007.890*m3)",
         ]
     )
     async_fire_mqtt_message(hass, "han", readout)
@@ -254,6 +260,8 @@ async def test_p1_water_heat_and_cooling_sub_meters(hass: HomeAssistant, mqtt_mo
         # GJ from the meter, shown in the suggested kWh: 45.678 GJ / 3.6 MJ per kWh.
         "heat_energy": ("12688.3333333333", "kWh", "energy", "heat", "H5678"),
         "cooling_energy": ("1234.500", "kWh", "energy", "cooling", "C9012"),
+        # A second water meter (channel 4): its own device, named with its channel.
+        "water_volume_4": ("7.890", "m³", "water", "water_4", "W3456"),
     }
     parent = find_device(hass, (DOMAIN, entry.unique_id), entry)
     assert parent is not None
@@ -268,6 +276,8 @@ async def test_p1_water_heat_and_cooling_sub_meters(hass: HomeAssistant, mqtt_mo
         assert (child.via_device_id, child.serial_number) == (parent.id, serial)
         assert er.async_get(hass).async_get(state.entity_id).device_id == child.id
     assert sensor_state(hass, entry, "gas_volume") is None
+    second = sensor_state(hass, entry, "water_volume_4")
+    assert second.attributes["friendly_name"] == "Water meter 4 Water consumption"
     await unload_entry(hass, entry)
 
 
@@ -276,5 +286,7 @@ def test_every_mbus_reading_name_has_a_sensor() -> None:
     from custom_components.amshan_corus.protocol.han.obis import MBUS_VALUE_NAMES
     from custom_components.amshan_corus.sensor import HAN_SENSORS
 
-    sub_meter_sensors = {d.key for d in HAN_SENSORS if d.sub_meter is not None}
-    assert sub_meter_sensors == {*MBUS_VALUE_NAMES.values(), "gas_volume"}
+    first_channel = {d.key for d in HAN_SENSORS if d.sub_meter and d.channel is None}
+    assert first_channel == {*MBUS_VALUE_NAMES.values(), "gas_volume"}
+    further = {d.key for d in HAN_SENSORS if d.channel is not None}
+    assert further == {f"{name}_{n}" for name in first_channel for n in (1, 2, 3, 4)}

@@ -15,7 +15,11 @@ class AmshanCorusEntity(CoordinatorEntity[HanCoordinator | CorusCoordinator]):
     _attr_has_entity_name = True
 
     def __init__(
-        self, coordinator: HanCoordinator | CorusCoordinator, key: str, sub_meter: str | None
+        self,
+        coordinator: HanCoordinator | CorusCoordinator,
+        key: str,
+        sub_meter: str | None,
+        channel: int | None = None,
     ) -> None:
         super().__init__(coordinator)
         parent = coordinator.device_key
@@ -27,11 +31,15 @@ class AmshanCorusEntity(CoordinatorEntity[HanCoordinator | CorusCoordinator]):
                 **coordinator.device_fields(),  # type: ignore[typeddict-item]
             )
             return
+        # A further channel of a kind: the decoder suffixes its names with the channel number.
+        suffix = "" if channel is None else f"_{channel}"
+        device = f"{sub_meter}_meter" if channel is None else f"{sub_meter}_meter_channel"
         data = coordinator.data
-        meter_id = data.value(f"{sub_meter}_meter_id") if data is not None else None
+        meter_id = data.value(f"{sub_meter}_meter_id{suffix}") if data is not None else None
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, f"{parent}_{sub_meter}")},
-            translation_key=f"{sub_meter}_meter",
+            identifiers={(DOMAIN, f"{parent}_{sub_meter}{suffix}")},
+            translation_key=device,
+            translation_placeholders=None if channel is None else {"channel": str(channel)},
             serial_number=None if meter_id is None else str(meter_id),
             via_device=(DOMAIN, parent),
         )

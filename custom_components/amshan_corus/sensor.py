@@ -67,6 +67,7 @@ class AmshanCorusSensorEntityDescription(SensorEntityDescription):
     value_fn: Callable[[MeterData], SensorValue]
     exists_fn: Callable[[MeterData], bool]
     sub_meter: str | None = None  # M-Bus channel kind: the entity belongs to that device
+    channel: int | None = None  # a further M-Bus channel of that kind: its own device
     restore: bool = False  # lifetime register: restored after a restart
 
 
@@ -170,6 +171,7 @@ _MBUS_KINDS: dict[str, dict[str, Any]] = {
     "heat_energy": _ENERGY,
     "cooling_energy": _ENERGY,
 }
+_MBUS_CHANNELS = range(1, 5)  # DSMR's M-Bus channels 0-1 ... 0-4
 _DIAGNOSTIC: dict[str, Any] = {"entity_category": EntityCategory.DIAGNOSTIC}
 _CLOCK: dict[str, Any] = {**_DIAGNOSTIC, "device_class": SensorDeviceClass.TIMESTAMP}
 
@@ -211,6 +213,17 @@ HAN_SENSORS: tuple[AmshanCorusSensorEntityDescription, ...] = (
     *(
         _reading(name, sub_meter=name.rpartition("_")[0], **_MBUS_KINDS[name])
         for name in dict.fromkeys(MBUS_VALUE_NAMES.values())
+    ),
+    *(  # the decoder suffixes a further channel of a kind with its channel number
+        _reading(
+            f"{name}_{channel}",
+            translation_key=name,
+            sub_meter=name.rpartition("_")[0],
+            channel=channel,
+            **_MBUS_KINDS[name],
+        )
+        for name in dict.fromkeys(MBUS_VALUE_NAMES.values())
+        for channel in _MBUS_CHANNELS
     ),
     _reading("meter_id", **_DIAGNOSTIC),
     _reading("meter_type", **_DIAGNOSTIC),
@@ -360,7 +373,7 @@ class AmshanCorusSensor(AmshanCorusEntity, SensorEntity):
         coordinator: HanCoordinator | CorusCoordinator,
         description: AmshanCorusSensorEntityDescription,
     ) -> None:
-        super().__init__(coordinator, description.key, description.sub_meter)
+        super().__init__(coordinator, description.key, description.sub_meter, description.channel)
         self.entity_description = description
 
     @property
