@@ -116,3 +116,37 @@ async def test_p1_meter_ids_never_leave_in_raw_frames(
         assert not any(spelling.hex() in raw for spelling in spellings)  # ...diagnostics not
         assert meter_id not in repr(diagnostics)
     assert raw.startswith(readout[:20].hex())  # the rest of the readout is intact
+
+
+async def test_every_sub_meter_id_is_redacted(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, mqtt_mock: Any
+) -> None:
+    """Cooling meters' and further channels' ids (cooling_meter_id, water_meter_id_4) too."""
+    from custom_components.amshan_corus.protocol.han.crc import crc16_arc
+
+    entry = meter_entry(Connection.HAN_MQTT, unique_id="p1-meter", **{CONF_TOPICS: ["p1"]})
+    coordinator = await setup_entry(hass, entry)
+    lines = [
+        "0-0:96.1.1(E0044007312345678)",
+        "1-0:1.7.0(00.500*kW)",
+        "0-1:24.1.0(007)",
+        "0-1:96.1.0(W1234567)",
+        "0-1:24.2.1(250101115500W)(00123.456*m3)",
+        "0-3:24.1.0(010)",
+        "0-3:96.1.0(C9012345)",
+        "0-3:24.2.1(250101115500W)(01234.500*kWh)",
+        "0-4:24.1.0(007)",
+        "0-4:96.1.0(W3456789)",
+        "0-4:24.2.1(250101115500W)(00007.890*m3)",
+    ]
+    body = ("/ISK5\\2M550T-1012\r\n\r\n" + "".join(f"{line}\r\n" for line in lines) + "!").encode()
+    async_fire_mqtt_message(hass, "p1", body + f"{crc16_arc(body):04X}\r\n".encode())
+    await hass.async_block_till_done()
+    keys = ("water_meter_id", "cooling_meter_id", "water_meter_id_4")
+    assert [coordinator.data.value(key) for key in keys] == ["W1234567", "C9012345", "W3456789"]
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    for key in keys:
+        assert diagnostics["values"][key] == "**REDACTED**"
+    for meter_id in ("W1234567", "C9012345", "W3456789"):
+        assert meter_id not in repr(diagnostics)
+        assert meter_id.encode().hex() not in diagnostics["raw_messages"][0]["hex"]

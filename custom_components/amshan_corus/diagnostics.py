@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_TOPICS
 from .coordinator import AmshanCorusConfigEntry
+from .protocol.han.obis import MBUS_VALUE_NAMES
 
 # Identifiers of a person's installation: keys, passwords, where it is, which meter it is.
 TO_REDACT = {
@@ -20,10 +21,7 @@ TO_REDACT = {
     CONF_PASSWORD,
     CONF_TOPICS,
     "meter_id",
-    "gas_meter_id",
-    "water_meter_id",
-    "hot_water_meter_id",
-    "heat_meter_id",
+    *(f"{name.rpartition('_')[0]}_meter_id" for name in MBUS_VALUE_NAMES.values()),
     "serial_number",
     "title",
     "unique_id",
@@ -40,7 +38,7 @@ async def async_get_config_entry_diagnostics(
     values = {} if data is None else data.values
     identifiers: list[bytes] = []
     for key, item in values.items():
-        if key in TO_REDACT and len(text := str(item.value)) >= 4:
+        if _is_identifier(key) and len(text := str(item.value)) >= 4:
             ascii_id = text.encode("latin-1", "replace")
             # Binary lists carry the id as ASCII; P1 readouts spell that ASCII in hex digits.
             identifiers += [ascii_id, ascii_id.hex().upper().encode(), ascii_id.hex().encode()]
@@ -65,7 +63,7 @@ async def async_get_config_entry_diagnostics(
                 | ({"timestamp": item.timestamp.isoformat()} if item.timestamp else {})
                 for key, item in sorted(values.items())
             },
-            TO_REDACT,
+            TO_REDACT | {key for key in values if _is_identifier(key)},
         ),
         "counters": {key: _jsonable(value) for key, value in stats.items()},
         "raw_messages": [
@@ -73,6 +71,12 @@ async def async_get_config_entry_diagnostics(
             for when, message in raw
         ],
     }
+
+
+def _is_identifier(key: str) -> bool:
+    """A redacted name, or that of a further M-Bus channel (the decoder suffixes its number)."""
+    base, _, channel = key.rpartition("_")
+    return key in TO_REDACT or (channel.isdigit() and base in TO_REDACT)
 
 
 def _jsonable(value: object) -> object:
