@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 import os
 import re
 from typing import Any
@@ -65,6 +64,7 @@ from .const import (
     PARITIES,
     Connection,
 )
+from .coordinator import han_source_opener, security_keys
 from .protocol.corus.client import CorusClient
 from .protocol.corus.errors import (
     CorusAuthenticationError,
@@ -78,11 +78,9 @@ from .protocol.han.probe import (
     HanProbe,
     ProbeOutcome,
     ProbeResult,
-    SourceOpener,
     probe_han,
 )
 from .protocol.han.security import SecurityKeys
-from .protocol.han.transport import open_serial, open_tcp
 
 # Module attributes so tests can shorten the waits.
 HAN_PROBE_TIMEOUT = DEFAULT_PROBE_TIMEOUT
@@ -133,11 +131,11 @@ async def async_try_connect(hass: HomeAssistant, data: Mapping[str, Any]) -> Met
     connection = Connection(data[CONF_CONNECTION])
     if connection is Connection.CORUS_TCP:
         return await _async_try_corus(hass, data)
-    keys = _security_keys(data)
+    keys = security_keys(data)
     if connection is Connection.HAN_MQTT:
         result = await _async_probe_mqtt(hass, data[CONF_TOPICS], keys)
     else:
-        result = await probe_han(_han_source(data), keys=keys, timeout=HAN_PROBE_TIMEOUT)
+        result = await probe_han(han_source_opener(data), keys=keys, timeout=HAN_PROBE_TIMEOUT)
     return _han_identity(connection, data, result)
 
 
@@ -222,21 +220,6 @@ async def _async_try_corus(hass: HomeAssistant, data: Mapping[str, Any]) -> Mete
     # duplicates are refused by host and port instead.
     title = f"Corus {reading.firmware_map} ({data[CONF_HOST]})"
     return MeterIdentity(unique_id=None, title=title)
-
-
-def _han_source(data: Mapping[str, Any]) -> SourceOpener:
-    if data[CONF_CONNECTION] == Connection.HAN_TCP:
-        return partial(open_tcp, data[CONF_HOST], data[CONF_PORT])
-    return partial(
-        open_serial, data[CONF_DEVICE], baudrate=data[CONF_BAUDRATE], parity=data[CONF_PARITY]
-    )
-
-
-def _security_keys(data: Mapping[str, Any]) -> SecurityKeys | None:
-    if not (key := data.get(CONF_ENCRYPTION_KEY)):
-        return None
-    auth = data.get(CONF_AUTHENTICATION_KEY)
-    return SecurityKeys(bytes.fromhex(key), bytes.fromhex(auth) if auth else None)
 
 
 def _connection_label(connection: Connection, data: Mapping[str, Any]) -> str:

@@ -57,9 +57,10 @@ from .protocol.corus.errors import (
 from .protocol.han.decode import PayloadDecoder
 from .protocol.han.errors import DecodeError, DecryptionError, FrameError, HanError
 from .protocol.han.models import MeterMessage, ReadingValue
+from .protocol.han.probe import SourceOpener
 from .protocol.han.security import SecurityKeys
 from .protocol.han.stream import MeterStreamDecoder
-from .protocol.han.transport import open_serial, open_tcp
+from .protocol.han.transport import DEFAULT_CONNECT_TIMEOUT, open_serial, open_tcp
 
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
@@ -306,7 +307,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         self.timing = timing or DEFAULT_HAN_TIMING
         self.connection = Connection(entry.data[CONF_CONNECTION])
         self.timezone: tzinfo = dt_util.get_default_time_zone()
-        self.keys = _security_keys(entry.data)
+        self.keys = security_keys(entry.data)
         options = entry.options
         self._scale = {
             _CURRENT_UNITS: Decimal(str(options.get(CONF_SCALE_CURRENT, 1))),
@@ -334,16 +335,10 @@ class HanCoordinator(AmshanCorusCoordinator):
         )
 
     async def _async_open(self) -> _ByteSource:
-        data = self.config_entry.data
-        timeout = self.timing.connect_timeout
-        if self.connection is Connection.HAN_TCP:
-            return await open_tcp(data[CONF_HOST], data[CONF_PORT], connect_timeout=timeout)
-        return await open_serial(
-            data[CONF_DEVICE],
-            baudrate=data.get(CONF_BAUDRATE, DEFAULT_BAUDRATE),
-            parity=data.get(CONF_PARITY, DEFAULT_PARITY),
-            connect_timeout=timeout,
+        opener = han_source_opener(
+            self.config_entry.data, connect_timeout=self.timing.connect_timeout
         )
+        return await opener()
 
     async def _async_supervise(self) -> None:
         """Connect, read, decode and publish for as long as the entry is loaded."""
@@ -645,7 +640,23 @@ class CorusCoordinator(AmshanCorusCoordinator):
         }
 
 
-def _security_keys(data: Mapping[str, Any]) -> SecurityKeys | None:
+def han_source_opener(
+    data: Mapping[str, Any], *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> SourceOpener:
+    """How to open a HAN serial or TCP entry's byte stream (the reader and the flow's probe)."""
+    if data[CONF_CONNECTION] == Connection.HAN_TCP:
+        return partial(open_tcp, data[CONF_HOST], data[CONF_PORT], connect_timeout=connect_timeout)
+    return partial(
+        open_serial,
+        data[CONF_DEVICE],
+        baudrate=data.get(CONF_BAUDRATE, DEFAULT_BAUDRATE),
+        parity=data.get(CONF_PARITY, DEFAULT_PARITY),
+        connect_timeout=connect_timeout,
+    )
+
+
+def security_keys(data: Mapping[str, Any]) -> SecurityKeys | None:
+    """The entry's decryption keys, or None for an unencrypted meter."""
     if not (key := data.get(CONF_ENCRYPTION_KEY)):
         return None
     auth = data.get(CONF_AUTHENTICATION_KEY)
