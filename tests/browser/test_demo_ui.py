@@ -145,4 +145,13 @@ def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
     page.goto(f"{stack.url}/energy")
     expect(page.get_by_text("Energy distribution")).to_be_visible()
     expect(page.get_by_text("Gas consumption").first).to_be_visible()
+    (prefs,) = stack.websocket({"type": "energy/get_prefs"})
+    sources = {source["type"]: source for source in prefs["energy_sources"]}
+    assert [flow["stat_energy_from"] for flow in sources["grid"]["flow_from"]] == [
+        "sensor.aidon_6525_energy_import"
+    ]
+    assert [flow["stat_energy_to"] for flow in sources["grid"]["flow_to"]] == [
+        "sensor.aidon_6525_energy_export"
+    ]
+    assert sources["gas"]["stat_energy_from"].startswith("sensor.corus_")
     page.screenshot(path=DOCS / "demo_energy.png", full_page=True)
