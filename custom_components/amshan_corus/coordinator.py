@@ -61,6 +61,7 @@ from .protocol.han.probe import SourceOpener
 from .protocol.han.security import SecurityKeys
 from .protocol.han.stream import MeterStreamDecoder
 from .protocol.han.transport import DEFAULT_CONNECT_TIMEOUT, open_serial, open_tcp
+from .statistics import HourlyImporter
 
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
@@ -322,6 +323,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         self._key_failures = 0  # frames failing decryption since the last good message
         self._at_last_message = (0, 0)  # (rejected, decode_errors) at the last good message
         self._reauth_started = False
+        self.hourly = HourlyImporter(hass, entry, self.device_key)
 
     async def async_start(self) -> None:
         """Start receiving: the supervising task, or the MQTT subscriptions."""
@@ -447,7 +449,12 @@ class HanCoordinator(AmshanCorusCoordinator):
         }
         if not self.last_update_success:
             LOGGER.info("%s: meter data flows again", self.config_entry.title)
-        self.async_set_updated_data(self._merge(readings, message.manufacturer, now))
+        previous = self.data.values if self.data is not None else {}
+        data = self._merge(readings, message.manufacturer, now)
+        self.async_set_updated_data(data)
+        self.hourly.async_observe(
+            {key: item for key, item in data.values.items() if item is not previous.get(key)}
+        )
         self._arm_watchdog()
         self._update_device(**self.device_fields())
 

@@ -1,0 +1,95 @@
+"""Hourly registers are imported into long-term statistics at the meter's own hour."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.components.recorder import Recorder
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+    statistics_during_period,
+)
+
+from custom_components.amshan_corus.const import CONF_TOPICS, Connection
+from custom_components.amshan_corus.statistics import statistic_id
+from tests.conftest import NEWER_HARNESS, meter_entry, setup_entry, unload_entry
+from tests.protocol.han.vectors import vector
+
+P1 = vector("P1-03")
+GAS = statistic_id("kaifa-p1", "gas_volume")
+
+
+@pytest.fixture
+def expected_lingering_timers() -> bool:
+    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
+    return NEWER_HARNESS
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    recorder_mock: Recorder, enable_custom_integrations: None
+) -> None:
+    """The recorder must exist before `hass`, which enabling custom integrations sets up."""
+
+
+def readout(gas_hour: int, gas: str) -> bytes:
+    """P1-03 (no CRC, which P1 allows): gas register `gas` stamped 2016-11-29 gas_hour:00."""
+    return P1.replace(
+        b"(161129200000W)(00981.443*m3)", f"(1611292{gas_hour - 20}0000W)({gas}*m3)".encode()
+    ).replace(b"!6796", b"!")
+
+
+async def gas_rows(hass: HomeAssistant) -> list[tuple[datetime, float, float]]:
+    await async_wait_recording_done(hass)
+    statistics = await hass.async_add_executor_job(
+        statistics_during_period,
+        hass,
+        datetime(2016, 11, 28, tzinfo=dt_util.UTC),
+        None,
+        {GAS},
+        "hour",
+        None,
+        {"state", "sum"},
+    )
+    return [
+        (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
+        for row in statistics.get(GAS, [])
+    ]
+
+
+async def test_gas_booked_at_meter_hour_and_restart(
+    recorder_mock: Recorder, hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    """DSMR gas rows start one hour before their stamp; a restart continues the sum."""
+    entry = meter_entry(Connection.HAN_MQTT, unique_id="kaifa-p1", **{CONF_TOPICS: ["p1"]})
+    await setup_entry(hass, entry)
+    for hour, gas in ((20, "00981.443"), (21, "00981.943"), (22, "00983.443")):
+        async_fire_mqtt_message(hass, "p1", readout(hour, gas))
+        await hass.async_block_till_done()
+    zone = dt_util.get_default_time_zone()
+
+    def start(hour: int) -> datetime:
+        stamp = datetime(2016, 11, 29, hour, tzinfo=zone)
+        return (stamp - timedelta(hours=1)).astimezone(dt_util.UTC)
+
+    assert await gas_rows(hass) == [
+        (start(20), 981.443, 0.0),
+        (start(21), 981.943, 0.5),
+        (start(22), 983.443, 2.0),
+    ]
+    await unload_entry(hass, entry)
+
+    # Restarted: the 22:00 value again is no new row, 23:00 continues the sum.
+    await setup_entry(hass, entry)
+    for hour, gas in ((22, "00983.443"), (23, "00984.000")):
+        async_fire_mqtt_message(hass, "p1", readout(hour, gas))
+        await hass.async_block_till_done()
+    rows = await gas_rows(hass)
+    assert rows[2:] == [(start(22), 983.443, 2.0), (start(23), 984.0, 2.557)]
+    assert len(rows) == 4
+    await unload_entry(hass, entry)
