@@ -44,12 +44,13 @@ def mqtt_entry(unique_id: str | None = AIDON_METER_ID) -> Any:
 
 
 def sensors_of(hass: HomeAssistant, entry: Any) -> set[str]:
-    """The description keys of the entry's registered sensors."""
+    """The description keys of the entry's registered reading sensors (capacity ones aside)."""
     prefix = f"{entry.unique_id}_"
-    return {
+    keys = {
         item.unique_id.removeprefix(prefix)
         for item in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
     }
+    return {key for key in keys if not key.startswith("capacity_")}
 
 
 async def test_list1_meter_gets_power_first_and_the_rest_later(

@@ -41,6 +41,7 @@ from homeassistant.helpers import entity_registry as er, restore_state
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .capacity import async_setup_capacity
 from .coordinator import (
     AmshanCorusConfigEntry,
     CorusCoordinator,
@@ -316,6 +317,8 @@ async def async_setup_entry(
 
     _add_new_sensors()
     entry.async_on_unload(coordinator.async_add_listener(_add_new_sensors))
+    if isinstance(coordinator, HanCoordinator):
+        async_add_entities(await async_setup_capacity(hass, entry, coordinator))
 
 
 def _ha_unit(unit: str | None) -> str | None:
