@@ -93,4 +93,24 @@ async def test_capacity_sensors_follow_the_hour_and_survive_a_restart(
     assert value_of(hass, "capacity_peak_1") == "2.500"
     assert value_of(hass, "capacity_peaks_mean") == "0.833"
     assert value_of(hass, "capacity_peak_1_hour") == "2026-01-05T09:00:00+00:00"
+    # The running hour goes on from the restored register and power: 4 min 2 s at 1.8 kW.
+    await send(hass, freezer, meter, HOUR_START + timedelta(hours=1, minutes=4, seconds=2))
+    assert value_of(hass, "capacity_energy_this_hour") == "0.121"
+    await unload_entry(hass, entry)
+
+
+async def test_unreadable_saved_state_starts_afresh(
+    hass: HomeAssistant, mqtt_mock: Any, hass_storage: dict[str, Any]
+) -> None:
+    """A saved state of another version is logged and dropped; the sensors still come up."""
+    entry = meter_entry(Connection.HAN_MQTT, **{CONF_TOPICS: [TOPIC]})
+    hass_storage[f"{DOMAIN}.capacity.{entry.entry_id}"] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.capacity.{entry.entry_id}",
+        "data": {"version": 99},
+    }
+    await setup_entry(hass, entry)
+    assert value_of(hass, "capacity_peaks_mean") == "0.000"
+    assert value_of(hass, "capacity_peak_1") == "unknown"
     await unload_entry(hass, entry)
