@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
@@ -16,7 +17,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.amshan_corus.const import CONF_TOPICS, Connection
-from custom_components.amshan_corus.statistics import statistic_id
+from custom_components.amshan_corus.protocol.corus.client import CorusClient
+from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator
+from custom_components.amshan_corus.statistics import CORUS_SERIES, CorusBackfill, statistic_id
 from tests.conftest import NEWER_HARNESS, meter_entry, setup_entry, unload_entry
 from tests.protocol.han.vectors import vector
 
@@ -93,3 +96,71 @@ async def test_gas_booked_at_meter_hour_and_restart(
     assert rows[2:] == [(start(22), 983.443, 2.0), (start(23), 984.0, 2.557)]
     assert len(rows) == 4
     await unload_entry(hass, entry)
+
+
+OSLO = ZoneInfo("Europe/Oslo")
+START = datetime(2026, 11, 20, 12, 30, tzinfo=OSLO)
+IDS = {key: statistic_id("corus-b0040", key) for key in CORUS_SERIES}
+
+
+async def corus_rows(hass: HomeAssistant) -> dict[str, list[tuple[datetime, float, float]]]:
+    await async_wait_recording_done(hass)
+    statistics = await hass.async_add_executor_job(
+        statistics_during_period,
+        hass,
+        START - timedelta(days=3),
+        None,
+        set(IDS.values()),
+        "hour",
+        None,
+        {"state", "sum"},
+    )
+    return {
+        key: [
+            (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
+            for row in statistics.get(ident, [])
+        ]
+        for key, ident in IDS.items()
+    }
+
+
+async def test_corus_backfill_imports_the_hourly_database(
+    recorder_mock: Recorder, hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """Rows are the converter's hourly records: start end_date - 1 h, state the index, sum."""
+    simulator = CorusSimulator("b0040", timezone=OSLO, start=START, speed=0.0)
+    await simulator.start()
+    try:
+        entry = meter_entry(Connection.CORUS_TCP, unique_id="corus-b0040")
+        entry.add_to_hass(hass)
+        client = CorusClient("127.0.0.1", simulator.port, timezone=OSLO)
+        records = await client.read_database("hourly", START - timedelta(days=1), START)
+        records.sort(key=lambda record: record.values["end_date"])
+        assert len(records) == 23  # the hours ending 14:00 yesterday to 12:00 today
+
+        def expected(key: str, count: int) -> list[tuple[datetime, float, float]]:
+            first = records[0].values[key]
+            return [
+                (
+                    (record.values["end_date"] - timedelta(hours=1)).astimezone(dt_util.UTC),
+                    float(record.values[key]),
+                    float(record.values[key] - first),
+                )
+                for record in records[:count]
+            ]
+
+        backfill = CorusBackfill(hass, entry, "corus-b0040", days=1, max_hours=10)
+        first_run = await backfill.async_run(client, START)
+        rows = await corus_rows(hass)
+        count = len(rows["index_converted"])
+        assert first_run == 2 * count
+        assert 9 <= count <= 11
+        assert rows == {key: expected(key, count) for key in CORUS_SERIES}
+
+        # A restart (a new backfill seeded from the recorder) continues without double counting.
+        restarted = CorusBackfill(hass, entry, "corus-b0040", days=1, max_hours=48)
+        await restarted.async_run(client, START)
+        assert await corus_rows(hass) == {key: expected(key, 23) for key in CORUS_SERIES}
+        assert await restarted.async_run(client, START) == 0
+    finally:
+        await simulator.stop()

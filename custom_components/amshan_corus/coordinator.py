@@ -61,7 +61,7 @@ from .protocol.han.probe import SourceOpener
 from .protocol.han.security import SecurityKeys
 from .protocol.han.stream import MeterStreamDecoder
 from .protocol.han.transport import DEFAULT_CONNECT_TIMEOUT, open_serial, open_tcp
-from .statistics import HourlyImporter
+from .statistics import CorusBackfill, HourlyImporter
 
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
@@ -565,6 +565,7 @@ class CorusCoordinator(AmshanCorusCoordinator):
         interval = timedelta(seconds=seconds) if seconds else DEFAULT_POLL_INTERVAL
         super().__init__(hass, entry, update_interval=interval)
         self.client: CorusClient | None = None
+        self.backfill = CorusBackfill(hass, entry, self.device_key)
 
     @override
     async def _async_setup(self) -> None:
@@ -632,6 +633,10 @@ class CorusCoordinator(AmshanCorusCoordinator):
             readings["clock_offset"] = (offset, "s", None, False)
         data = self._merge(readings, "Itron", now)
         self._update_device(**self.device_fields(data))
+        try:
+            await self.backfill.async_run(self.client)
+        except CorusError as err:  # the live values stand; the next poll resumes the backfill
+            LOGGER.warning("%s: hourly backfill failed: %s", self.config_entry.title, err)
         return data
 
     @override
