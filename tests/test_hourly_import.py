@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -20,7 +21,14 @@ from custom_components.amshan_corus.const import CONF_TOPICS, Connection
 from custom_components.amshan_corus.protocol.corus.client import CorusClient
 from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator
 from custom_components.amshan_corus.statistics import CORUS_SERIES, CorusBackfill, statistic_id
-from tests.conftest import NEWER_HARNESS, meter_entry, setup_entry, unload_entry
+from tests.conftest import (
+    NEWER_HARNESS,
+    han_frame,
+    meter_entry,
+    setup_entry,
+    shared_vector,
+    unload_entry,
+)
 from tests.protocol.han.vectors import vector
 
 P1 = vector("P1-03")
@@ -164,3 +172,67 @@ async def test_corus_backfill_imports_the_hourly_database(
         assert await restarted.async_run(client, START) == 0
     finally:
         await simulator.stop()
+
+
+LIST_3 = shared_vector("aidon_no_list3_info")  # 2020-01-21 16:00, import 22721.38 kWh
+ENERGY = statistic_id("aidon-6525", "active_power_import_total")
+
+
+def list_3(hour: int, register: int) -> bytes:
+    """Aidon list 3 stamped 2020-01-21 `hour`:00 (meter time), import register x 10 Wh."""
+    return han_frame(
+        LIST_3.replace("07e4011502100000ff", f"07e40115021{hour - 16}0000ff").replace(
+            "060022ab8a", f"06{register:08x}"
+        )
+    )
+
+
+async def test_list_3_booked_at_meter_hour_and_restart(
+    recorder_mock: Recorder, hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """The import total of list 3 stamped 17:00 closes the hour 16:00-17:00 (meter clock)."""
+    freezer.move_to("2026-11-22T10:00:00+00:00")
+    await hass.config.async_set_time_zone("UTC")  # the meter's local time, as Aidon sends it
+    entry = meter_entry(Connection.HAN_MQTT, unique_id="aidon-6525", **{CONF_TOPICS: ["ams"]})
+    await setup_entry(hass, entry)
+    for step, (hour, register) in enumerate(((16, 2272138), (17, 2272288), (18, 2272488))):
+        freezer.move_to(f"2026-11-22T1{step}:00:02+00:00")  # arrival time is not the meter's
+        async_fire_mqtt_message(hass, "ams", list_3(hour, register))
+        await hass.async_block_till_done()
+
+    async def rows() -> list[tuple[datetime, float, float]]:
+        await async_wait_recording_done(hass)
+        statistics = await hass.async_add_executor_job(
+            statistics_during_period,
+            hass,
+            datetime(2020, 1, 21, tzinfo=dt_util.UTC),
+            None,
+            {ENERGY},
+            "hour",
+            None,
+            {"state", "sum"},
+        )
+        return [
+            (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
+            for row in statistics.get(ENERGY, [])
+        ]
+
+    def at(hour: int) -> datetime:
+        return datetime(2020, 1, 21, hour, tzinfo=dt_util.UTC)
+
+    assert await rows() == [
+        (at(15), 22721.38, 0.0),
+        (at(16), 22722.88, 1.5),
+        (at(17), 22724.88, 3.5),
+    ]
+    await unload_entry(hass, entry)
+
+    # Restarted: the 18:00 list 3 repeated is no new row; 19:00 continues the sum.
+    await setup_entry(hass, entry)
+    for step, (hour, register) in enumerate(((18, 2272488), (19, 2272588)), start=3):
+        freezer.move_to(f"2026-11-22T1{step}:00:02+00:00")
+        async_fire_mqtt_message(hass, "ams", list_3(hour, register))
+        await hass.async_block_till_done()
+    assert (await rows())[2:] == [(at(17), 22724.88, 3.5), (at(18), 22725.88, 4.5)]
+    assert len(await rows()) == 4
+    await unload_entry(hass, entry)
