@@ -236,3 +236,25 @@ async def test_list_3_booked_at_meter_hour_and_restart(
     assert (await rows())[2:] == [(at(17), 22724.88, 3.5), (at(18), 22725.88, 4.5)]
     assert len(await rows()) == 4
     await unload_entry(hass, entry)
+
+
+async def test_corus_backfill_steps_over_empty_windows(
+    recorder_mock: Recorder, hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """A converter with less history than the first import asks for is caught up, not stuck."""
+    simulator = CorusSimulator("b0040", timezone=OSLO, start=START, speed=0.0, history_days=1)
+    await simulator.start()
+    try:
+        entry = meter_entry(Connection.CORUS_TCP, unique_id="corus-b0040")
+        entry.add_to_hass(hass)
+        client = CorusClient("127.0.0.1", simulator.port, timezone=OSLO)
+        backfill = CorusBackfill(hass, entry, "corus-b0040", days=3, max_hours=24)
+        imported = [await backfill.async_run(client, START) for _ in range(4)]
+        # Nov 17 12:30-Nov 18 12:30 is before the history (from Nov 19 00:00 Oslo): empty.
+        assert imported[0] == 0
+        assert sum(imported) > 0
+        records = await client.read_database("hourly", START - timedelta(days=3), START)
+        rows = await corus_rows(hass)
+        assert len(rows["index_converted"]) == len(records) == 36  # Nov 19 01:00 to Nov 20 12:00
+    finally:
+        await simulator.stop()

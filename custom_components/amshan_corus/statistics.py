@@ -154,6 +154,7 @@ class CorusBackfill:
         self.days = days
         self.max_hours = max_hours
         self._engines: dict[str, HourlyStatistics] = {}
+        self._resume: datetime | None = None
 
     async def async_run(self, client: CorusClient, now: datetime | None = None) -> int:
         """Read and import the next records (up to `now`); returns how many rows were imported."""
@@ -167,9 +168,16 @@ class CorusBackfill:
         starts = [engine.state.last_start for engine in self._engines.values()]
         known = [start for start in starts if start is not None]
         # A series seeded from a row re-reads that row's record (a duplicate, not booked).
-        since = min(known) if len(known) == len(starts) else now - timedelta(days=self.days)
+        if self._resume is not None:
+            since = self._resume
+        elif len(known) == len(starts):
+            since = min(known)
+        else:
+            since = now - timedelta(days=self.days)
         until = since + timedelta(hours=self.max_hours)
         records = await client.read_database("hourly", since, min(until, now))
+        # An empty window (the converter was off, or its history is shorter) is stepped over.
+        self._resume = until if not records and until < now else None
         rows: dict[str, list[StatisticData]] = {key: [] for key in CORUS_SERIES}
         for record in sorted(records, key=_end_date):
             end = record.values.get("end_date")
