@@ -187,6 +187,7 @@ async def async_setup_capacity(
     """Restore and start the entry's tracker; returns its sensors (to add now)."""
     feed = CapacityFeed(hass, coordinator)
     await feed.async_load()
+    coordinator.capacity = feed
     # Registered before the sensors' own listeners, so the tracker is fed before they read it.
     entry.async_on_unload(coordinator.async_add_listener(feed.async_update))
     entry.async_on_unload(_save_on_unload(hass, entry, feed))

@@ -66,6 +66,8 @@ from .statistics import CorusBackfill, HourlyImporter
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
 
+    from .capacity import CapacityFeed
+
 type AmshanCorusConfigEntry = ConfigEntry[HanCoordinator | CorusCoordinator]
 
 RAW_HISTORY: Final = 20
@@ -324,6 +326,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         self._at_last_message = (0, 0)  # (rejected, decode_errors) at the last good message
         self._reauth_started = False
         self.hourly = HourlyImporter(hass, entry, self.device_key)
+        self.capacity: CapacityFeed | None = None  # set by the sensor platform, for diagnostics
 
     async def async_start(self) -> None:
         """Start receiving: the supervising task, or the MQTT subscriptions."""
