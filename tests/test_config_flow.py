@@ -30,6 +30,7 @@ from custom_components.amshan_corus import (
 )
 from custom_components.amshan_corus.const import (
     CONF_AUTHENTICATION_KEY,
+    CONF_BACKFILL_DAYS,
     CONF_BAUDRATE,
     CONF_CONNECTION,
     CONF_ENCRYPTION_KEY,
@@ -958,11 +959,11 @@ async def test_corus_options_set_the_poll_interval(hass: HomeAssistant) -> None:
     )
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert set(map(str, result["data_schema"].schema)) == {CONF_POLL_INTERVAL}
+    assert set(map(str, result["data_schema"].schema)) == {CONF_POLL_INTERVAL, CONF_BACKFILL_DAYS}
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_POLL_INTERVAL: 900.0}
+        result["flow_id"], {CONF_POLL_INTERVAL: 900.0, CONF_BACKFILL_DAYS: 90.0}
     )
-    assert entry.options == {CONF_POLL_INTERVAL: 900}
+    assert entry.options == {CONF_POLL_INTERVAL: 900, CONF_BACKFILL_DAYS: 90}
 
 
 # ----------------------------------------------------------------------------- translations

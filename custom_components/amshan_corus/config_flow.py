@@ -44,6 +44,7 @@ import voluptuous as vol
 from .const import (
     BAUDRATES,
     CONF_AUTHENTICATION_KEY,
+    CONF_BACKFILL_DAYS,
     CONF_BAUDRATE,
     CONF_CONNECTION,
     CONF_ENCRYPTION_KEY,
@@ -54,6 +55,7 @@ from .const import (
     CONF_SCALE_POWER,
     CONF_TIMEZONE,
     CONF_TOPICS,
+    DEFAULT_BACKFILL_DAYS,
     DEFAULT_BAUDRATE,
     DEFAULT_CORUS_PORT,
     DEFAULT_PARITY,
@@ -61,6 +63,7 @@ from .const import (
     DOMAIN,
     HAN_CONNECTIONS,
     LOGGER,
+    MAX_BACKFILL_DAYS,
     PARITIES,
     Connection,
 )
@@ -659,8 +662,22 @@ class AmshanCorusOptionsFlow(OptionsFlowWithReload):
             )
         else:
             poll_default = int(DEFAULT_POLL_INTERVAL.total_seconds())
+            days = NumberSelector(
+                NumberSelectorConfig(
+                    min=1,
+                    max=MAX_BACKFILL_DAYS,
+                    step=1,
+                    unit_of_measurement="d",
+                    mode=NumberSelectorMode.BOX,
+                )
+            )
             schema = vol.Schema(
-                {vol.Required(CONF_POLL_INTERVAL, default=poll_default): _poll_interval_selector()}
+                {
+                    vol.Required(
+                        CONF_POLL_INTERVAL, default=poll_default
+                    ): _poll_interval_selector(),
+                    vol.Required(CONF_BACKFILL_DAYS, default=DEFAULT_BACKFILL_DAYS): days,
+                }
             )
         return self.async_show_form(
             step_id="init",
@@ -670,8 +687,9 @@ class AmshanCorusOptionsFlow(OptionsFlowWithReload):
 
 def _clean_options(user_input: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(user_input)
-    if CONF_POLL_INTERVAL in options:
-        options[CONF_POLL_INTERVAL] = int(options[CONF_POLL_INTERVAL])
+    for whole in (CONF_POLL_INTERVAL, CONF_BACKFILL_DAYS):
+        if whole in options:
+            options[whole] = int(options[whole])
     for field in _SCALE_FIELDS:
         if field in options:
             options[field] = float(options[field])

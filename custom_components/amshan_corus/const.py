@@ -37,6 +37,7 @@ CONF_TIMEZONE: Final = "timezone"
 
 # entry.options (tuning; changed by the options flow)
 CONF_POLL_INTERVAL: Final = "poll_interval"  # Corus, in seconds
+CONF_BACKFILL_DAYS: Final = "backfill_days"  # Corus: how far back the first hourly import reads
 CONF_SCALE_CURRENT: Final = "scale_current"  # current-transformer meters
 CONF_SCALE_POWER: Final = "scale_power"
 CONF_SCALE_ENERGY: Final = "scale_energy"
@@ -47,3 +48,5 @@ DEFAULT_PARITY: Final = "N"
 PARITIES: Final = ["N", "E", "O"]
 DEFAULT_CORUS_PORT: Final = 4000
 DEFAULT_POLL_INTERVAL: Final = timedelta(minutes=5)
+DEFAULT_BACKFILL_DAYS: Final = 31
+MAX_BACKFILL_DAYS: Final = 366

@@ -27,7 +27,7 @@ from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.unit_conversion import EnergyConverter, VolumeConverter
 
-from .const import DOMAIN, LOGGER
+from .const import CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS, DOMAIN, LOGGER
 from .insight.common import REGISTER_UNITS
 from .insight.hourly import HourlyConfig, HourlyState, HourlyStatistics
 
@@ -47,7 +47,6 @@ class _Series:
     gas: bool = False
 
 
-BACKFILL_DAYS: Final = 31
 BACKFILL_MAX_HOURS: Final = 24 * 7  # records a poll reads at most
 CORUS_SERIES: Final = {
     "index_converted": "Converted volume (hourly)",
@@ -135,8 +134,9 @@ class HourlyImporter:
 class CorusBackfill:
     """Imports a Corus converter's hourly database (converted and unconverted indexes).
 
-    Each run reads from the last imported record onward: at most `days` back the first time,
-    and at most `max_hours` records a run, so a long gap is caught up over a few polls.
+    Each run reads from the last imported record onward: at most `days` back the first time
+    (the entry's `backfill_days` option, 31 by default), and at most `max_hours` records a run,
+    so a long gap is caught up over a few polls.
     """
 
     def __init__(
@@ -145,13 +145,13 @@ class CorusBackfill:
         entry: AmshanCorusConfigEntry,
         device_key: str,
         *,
-        days: int = BACKFILL_DAYS,
+        days: int | None = None,
         max_hours: int = BACKFILL_MAX_HOURS,
     ) -> None:
         self.hass = hass
         self.entry = entry
         self.device_key = device_key
-        self.days = days
+        self.days = days or int(entry.options.get(CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS))
         self.max_hours = max_hours
         self._engines: dict[str, HourlyStatistics] = {}
         self._resume: datetime | None = None
