@@ -401,3 +401,104 @@ def test_kaifa_list3_through_the_han_decoder_books_13_to_14() -> None:
     update = engine.add(clock, total.value)
     assert update.rows == (StatisticRow(utc(2020, 1, 25, 12), D("79591.144"), D(0), None, 1),)
     assert update.rows[0].start.astimezone(OSLO).hour == 13
+
+
+# ------------------------------------------------------------------------------ increments
+
+
+def test_corus_52_byte_consumptions_become_running_sums() -> None:
+    # 52-byte hourly records carry no index, only each hour's consumption (x pulse weight).
+    from custom_components.amshan_corus.protocol.corus.databases import get_layout, parse_records
+
+    paris, pulse_weight = ZoneInfo("Europe/Paris"), D("0.01")
+    layout = get_layout("hourly", 52)
+    assert layout is not None
+    used = {7: D("1.65"), 8: D("0.00"), 10: D("2.31")}  # no record ends at 09:00
+    raw = b"".join(
+        layout.encode(
+            {
+                "record_duration": 60,
+                "end_date": datetime(2026, 3, 1, hour, tzinfo=paris),
+                "start_date": datetime(2026, 3, 1, hour - 1, tzinfo=paris),
+                "consumption_converted_hourly": amount,
+                "consumption_unconverted_hourly": amount * 2,
+            },
+            pulse_weight,
+            paris,
+        )
+        for hour, amount in used.items()
+    )
+    records = parse_records("hourly", 52, raw, pulse_weight, paris)
+    engine = HourlyStatistics(HourlyConfig.gas())
+    rows = []
+    for record in [*records, records[1]]:  # the 08:00 record read twice
+        end, amount = record.values["end_date"], record.values["consumption_converted_hourly"]
+        assert isinstance(end, datetime)
+        assert isinstance(amount, Decimal)
+        rows += engine.add_increment(end, amount).rows
+    # The first hour counts (its use is known); 09:00 is missing and adds nothing.
+    assert rows == [
+        StatisticRow(utc(2026, 3, 1, 5), D("1.65"), D("1.65"), D("1.65"), 1),
+        StatisticRow(utc(2026, 3, 1, 6), D("1.65"), D("1.65"), D(0), 1),
+        StatisticRow(utc(2026, 3, 1, 8), D("3.96"), D("3.96"), D("2.31"), 1),
+    ]
+    assert engine.counts[Outcome.STALE] == 1
+    assert engine.counts[Outcome.BOOKED] == 3
+
+
+def test_increment_duplicates_bad_amounts_and_restart() -> None:
+    engine = HourlyStatistics(HourlyConfig(unit="m3", tolerance=timedelta(0), max_per_hour=D(50)))
+    assert engine.add_increment(utc(2026, 1, 1, 1), D("0.5")).outcome is Outcome.BOOKED
+    assert engine.add_increment(utc(2026, 1, 1, 1), D("0.7")).outcome is Outcome.DUPLICATE
+    assert engine.add_increment(utc(2026, 1, 1, 0), D("0.7")).outcome is Outcome.STALE
+    assert engine.add_increment(utc(2026, 1, 1, 2, 0, 1), 1).outcome is Outcome.BETWEEN_HOURS
+    assert engine.add_increment(utc(2026, 1, 1, 2), -1).outcome is Outcome.INVALID
+    assert engine.add_increment(utc(2026, 1, 1, 2), D("NaN")).outcome is Outcome.INVALID
+    assert engine.add_increment(utc(2026, 1, 1, 2), 51).outcome is Outcome.INVALID
+    with pytest.raises(NaiveDatetimeError):
+        engine.add_increment(datetime(2026, 1, 1, 2), 1)
+    # The state, as Home Assistant's last row gives it (state = sum = running total), continues.
+    restored = HourlyStatistics(
+        engine.config,
+        HourlyState(last_start=utc(2026, 1, 1, 0), last_value=D("0.5"), last_sum=D("0.5")),
+    )
+    assert restored.add_increment(utc(2026, 1, 1, 1), D("0.5")).outcome is Outcome.DUPLICATE
+    assert restored.add_increment(utc(2026, 1, 1, 2), 50).rows == (
+        StatisticRow(utc(2026, 1, 1, 1), D("50.5"), D("50.5"), D(50), 1),
+    )
+    # Wh increments come out as kWh, exactly.
+    energy = HourlyStatistics(HourlyConfig.electricity("Wh"))
+    assert energy.add_increment(oslo(2026, 1, 1, 12, 0, 30), 1234).rows == (
+        StatisticRow(utc(2026, 1, 1, 10), D("1.234"), D("1.234"), D("1.234"), 1),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(_hours, st.integers(min_value=0, max_value=80))
+def test_property_increment_sum_is_the_booked_hours_use_and_restart_is_transparent(
+    hours: list[tuple[int, str]], cut: int
+) -> None:
+    moment, stream, present = utc(2026, 10, 24, 20), [], D(0)
+    for used, kind in hours:
+        moment += timedelta(hours=1)
+        if kind == "missing":
+            continue
+        stream.append((moment, D(used) / 1000))
+        present += D(used) / 1000
+        if kind == "repeat":
+            stream.append(stream[-1])
+    whole = HourlyStatistics(HourlyConfig.gas())
+    rows = [row for end, amount in stream for row in whole.add_increment(end, amount).rows]
+
+    first = HourlyStatistics(HourlyConfig.gas())
+    split = [row for end, amount in stream[:cut] for row in first.add_increment(end, amount).rows]
+    second = HourlyStatistics(
+        HourlyConfig.gas(), HourlyState.from_dict(json.loads(json.dumps(first.state.to_dict())))
+    )
+    split += [row for end, amount in stream[cut:] for row in second.add_increment(end, amount).rows]
+
+    assert split == rows
+    assert len(rows) == len({end for end, _ in stream})
+    assert (rows[-1].sum if rows else D(0)) == present
+    assert all(row.state == row.sum and row.hours == 1 for row in rows)
+    assert all(a.start < b.start and a.sum <= b.sum for a, b in pairwise(rows))

@@ -42,6 +42,16 @@ The rules, in the order they are applied:
 - **Units.** Energy registers in Wh (or kWh/MWh) come out as kWh, exact Decimals; gas in m³.
 - **Restarts.** `state` is a small serialisable `HourlyState`; restoring it (or building one from
   Home Assistant's last statistic row) continues the series without counting anything twice.
+
+**Increments** (`add_increment`): sources that log each hour's consumption but no register
+(Corus 52-byte hourly records) give (period end, amount) instead. The hour is placed as above;
+the row's `sum` grows by the amount, continuing from the last row's sum (the first row too: its
+hour's use is known, so it is no baseline), and its `state` is that running total, as no
+register exists. An hour seen again is a `DUPLICATE` (STALE when older) and adds nothing; a
+missed hour stays missing and its use is not known, so the next row adds only its own hour
+(`hours` is 1: every increment row is exactly one hour's use). A negative, non-finite or
+implausible amount (over `max_per_hour`) is `INVALID`; 0 is a valid hour without use. One engine
+takes either registers or increments, never both.
 """
 
 from __future__ import annotations
@@ -77,7 +87,7 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"  # the same boundary as already booked, another value; first wins
     STALE = "stale"  # a boundary older than the last booked one
     BETWEEN_HOURS = "between_hours"  # not within the tolerance of an hour boundary
-    INVALID = "invalid"  # not a positive finite number
+    INVALID = "invalid"  # not a positive finite number (an increment: negative or implausible)
     GLITCH = "glitch"  # a small step backwards: rejected
 
 
@@ -236,6 +246,29 @@ class HourlyStatistics:
         update = self._classify(timestamp, value)
         self._counts[update.outcome] += 1
         return update
+
+    def add_increment(self, timestamp: datetime, amount: Number) -> HourlyUpdate:
+        """Take one hour's consumption stamped with the hour's end (see the module docs)."""
+        update = self._classify_increment(timestamp, amount)
+        self._counts[update.outcome] += 1
+        return update
+
+    def _classify_increment(self, timestamp: datetime, raw: Number) -> HourlyUpdate:
+        boundary = nearest_boundary(to_utc(timestamp), HOUR, self.config.tolerance)
+        number = to_decimal(raw)
+        if number is None or number < 0:
+            return HourlyUpdate(Outcome.INVALID)
+        if boundary is None:
+            return HourlyUpdate(Outcome.BETWEEN_HOURS)
+        amount = number * REGISTER_UNITS[self.config.unit][0]
+        if not self._plausible(amount, 1):
+            return HourlyUpdate(Outcome.INVALID)
+        start = boundary - HOUR
+        last_start = self._state.last_start
+        if last_start is not None and start <= last_start:
+            return HourlyUpdate(Outcome.STALE if start < last_start else Outcome.DUPLICATE)
+        total = self._state.last_sum + amount
+        return self._book(start, total, delta=amount, hours=1)
 
     def _classify(self, timestamp: datetime, raw: Number) -> HourlyUpdate:
         moment = to_utc(timestamp)
