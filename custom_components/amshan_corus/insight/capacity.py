@@ -460,6 +460,7 @@ class CapacityTracker:
         registers = self._registers
         return {
             "version": self.VERSION,
+            "period_seconds": int(self.rules.period.total_seconds()),
             "closed": {
                 start.isoformat(): [str(item.energy_kwh), item.exact]
                 for start, item in sorted(self._closed.items())
@@ -498,14 +499,29 @@ class CapacityTracker:
         timezone: ZoneInfo | str = "Europe/Oslo",
         config: TrackerConfig | None = None,
     ) -> CapacityTracker:
-        """Restore a tracker saved by `to_dict`; raises `StateFormatError` when it cannot."""
+        """Restore a tracker saved by `to_dict`; raises `StateFormatError` when it cannot.
+
+        Closed periods are valued with `rules`, so rules changed since the save re-value the
+        month (energies stay, weights and windows follow the new rules). A new period length
+        sums complete quarters into hours; hours cannot be split into quarters, so they are
+        dropped (counted as `dropped_period`), and the open period starts afresh.
+        """
         if data.get("version") != cls.VERSION:
             raise StateFormatError(f"unsupported capacity state version {data.get('version')!r}")
         tracker = cls(rules, timezone, config)
         try:
-            for start, (energy, exact) in data["closed"].items():
-                tracker._store(parse_utc(start), Decimal(energy), exact=bool(exact))
-            if (live := data["live"]) is not None:
+            # States saved before the period was recorded used the default hour.
+            saved_period = timedelta(seconds=int(data.get("period_seconds", 3600)))
+            closed = {
+                parse_utc(start): (Decimal(energy), bool(exact))
+                for start, (energy, exact) in data["closed"].items()
+            }
+            same_period = saved_period == tracker.rules.period
+            if not same_period:
+                closed = tracker._regrouped(closed, saved_period)
+            for start, (energy, exact) in closed.items():
+                tracker._store(start, energy, exact=exact)
+            if (live := data["live"]) is not None and same_period:
                 tracker._live = _Live(
                     start=parse_utc(live["start"]),
                     covered_until=parse_utc(live["covered_until"]),
@@ -523,7 +539,7 @@ class CapacityTracker:
             if (register := data["register"]) is not None:
                 tracker._registers.last_time = parse_utc(register[0])
                 tracker._registers.last_value = Decimal(register[1])
-            if (boundary := data["boundary"]) is not None:
+            if (boundary := data["boundary"]) is not None and same_period:
                 tracker._registers.boundary = (parse_utc(boundary[0]), Decimal(boundary[1]))
             if (latest := data["latest"]) is not None:
                 tracker._latest = parse_utc(latest)
@@ -531,7 +547,32 @@ class CapacityTracker:
             raise StateFormatError(f"bad capacity state: {err}") from err
         return tracker
 
+    def with_rules(self, rules: CapacityRules) -> CapacityTracker:
+        """This tracker under other rules: the saved month re-valued (see `from_dict`)."""
+        return CapacityTracker.from_dict(self.to_dict(), rules, self.timezone, self.config)
+
     # Internals
+
+    def _regrouped(
+        self, closed: Mapping[datetime, tuple[Decimal, bool]], saved_period: timedelta
+    ) -> dict[datetime, tuple[Decimal, bool]]:
+        """Closed periods of `saved_period` as periods of the rules' length (whole ones only)."""
+        period = self.rules.period
+        if saved_period > period or period % saved_period:
+            self.counts["dropped_period"] += len(closed)
+            return {}
+        parts: dict[datetime, list[tuple[Decimal, bool]]] = {}
+        for start, item in closed.items():
+            parts.setdefault(floor_to_period(start, period), []).append(item)
+        whole = period // saved_period
+        grouped = {}
+        for start, items in parts.items():
+            if len(items) == whole:
+                energy = sum((energy for energy, _ in items), Decimal(0))
+                grouped[start] = (energy, all(exact for _, exact in items))
+            else:
+                self.counts["dropped_period"] += len(items)
+        return grouped
 
     def _touch(self, moment: datetime) -> None:
         if self._latest is None or moment > self._latest:
