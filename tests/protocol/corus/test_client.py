@@ -429,3 +429,43 @@ async def test_every_layout_reads_back_the_models_values(
     assert len(read["monthly"]) == 2  # January and February 2024 are complete
     assert len(read["daily"]) == 2  # March 18 and 19
     assert len(read["hourly"]) == len(read["interval"]) == 71  # from 15:00, 3 days back
+
+
+async def test_52_byte_hourly_log_sums_to_the_live_indexes() -> None:
+    """A converter whose hourly log has no indexes: its consumptions add up to the index."""
+    on_the_hour = datetime(2024, 3, 20, 14, 0, tzinfo=UTC)
+    sim = CorusSimulator(
+        "b0040", start=on_the_hour, speed=0, history_days=2, layouts={"hourly": 52}
+    )
+    assert {db: layout.length for db, layout in sim.layouts.items()} == {
+        "interval": 90,
+        "hourly": 52,
+        "daily": 95,
+        "monthly": 109,
+    }
+    async with sim, client_for(sim).session() as session:
+        reading = await session.read_all()
+        records = await session.read_database("hourly")
+    assert {len(record.raw) for record in records} == {52}
+    assert len(records) == 2 * 24 + 14  # Mar 18 00:00 to Mar 20 14:00
+    ends = [record.values["end_date"] for record in reversed(records)]
+    assert ends == [on_the_hour - timedelta(hours=n) for n in range(len(records) - 1, -1, -1)]
+    for field, index in (
+        ("consumption_unconverted_hourly", "index_unconverted"),
+        ("consumption_converted_hourly", "index_converted"),
+    ):
+        total = sum((record.values[field] for record in records), Decimal(0))  # type: ignore[misc]
+        assert reading.value(index) == Decimal(123456) + total
+    last = records[0].values
+    assert last["consumption_unconverted_hourly"] == sim.hour(61).counts * Decimal("0.1")
+    assert last["counter_unconverted_hourly"] == last["counter_converted_hourly"] == 0
+    assert "index_converted" not in last
+
+
+async def test_missing_records_are_left_out_of_the_log(simulator: CorusSimulator) -> None:
+    until = datetime(2024, 3, 20, 14, tzinfo=UTC)
+    gone = until - timedelta(hours=2)
+    simulator.faults.missing_records = frozenset({gone})
+    records = await client_for(simulator).read_database("hourly", until - timedelta(hours=4), until)
+    ends = [record.values["end_date"] for record in records]
+    assert ends == [until - timedelta(hours=n) for n in (0, 1, 3)]

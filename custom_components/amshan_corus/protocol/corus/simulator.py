@@ -12,7 +12,8 @@ Public API:
   `fast=True` (the default, for tests) answers at once; `fast=False` waits a GSM-like
   50-200 ms before each reply.
 - `SimulatorFaults(tiny_segments, corrupt_database_frame, corrupt_times, reply_delay,
-  drop_mid_frame, required_password, empty_databases)`: switches for fault tests.
+  drop_mid_frame, required_password, empty_databases, missing_records)`: switches for fault
+  tests.
 - What it holds, to compare a client's reads with: `expected_values()` (every parameter by
   name, decoded), `periods(database)` (the model's record periods, oldest first),
   `database_records(database, newest, oldest)` (the encoded records it would send), `hour(n)`,
@@ -36,7 +37,11 @@ The event database holds 8-byte records of this simulator's own making (Date, ev
 
 Record layouts per map are this simulator's choice (the real assignment is not documented):
 maps with Index9 indexes use the 92/97/111-byte layouts, maps with a second pressure sensor
-and Index indexes the 90/95/109-byte ones, the others 52/57/103.
+and Index indexes the 90/95/109-byte ones, the others 52/57/103. `layouts` overrides some
+databases' choice (`layouts={"hourly": 52}`: a converter whose hourly log has no indexes, only
+each hour's consumptions, whose running sum is the live index's growth). The 52/57/103-byte
+`counter_*` fields sit where the larger layouts have the under-alarm consumptions (same offsets
+and types): this converter has no alarms, so they are 0.
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ class SimulatorFaults:
     drop_mid_frame: Literal["read", "database"] | None = None  # close halfway through it
     required_password: str | None = None  # expect this instead of the password sent
     empty_databases: bool = False  # answer every database request with no records
+    # Records ending at these times are missing from every log (lost, or the log was cleared).
+    missing_records: frozenset[datetime] = frozenset()
 
 
 @dataclass
@@ -178,7 +185,7 @@ class CorusSimulator:
         self.ident = ident.encode("latin-1")
         self.frame_payload = frame_payload
         self.stats = SimulatorStats()
-        chosen = dict(layouts or _default_layouts(self.parameter_map))
+        chosen = {**_default_layouts(self.parameter_map), **(layouts or {})}
         self.layouts: dict[str, RecordLayout] = {}
         for database, length in chosen.items():
             layout = layouts_for(database).get(length)
@@ -485,11 +492,13 @@ class CorusSimulator:
         if database not in self.layouts:
             return []
         layout = self.layouts[database]
+        missing = {moment.astimezone(UTC) for moment in self.faults.missing_records}
         chosen = [
             p
             for p in self.periods(database)
             if (since is None or p.start.astimezone(UTC) >= since)
             and (until is None or p.end.astimezone(UTC) <= until)
+            and p.end.astimezone(UTC) not in missing
         ]
         records = []
         for period in reversed(chosen):
