@@ -54,6 +54,7 @@ class CapacityFeed:
         )
         self._seen: dict[str, MeterValue] = {}
         self._clock_offset: timedelta | None = None
+        self._last_clock: datetime | None = None
 
     async def async_load(self) -> None:
         """Restore the saved tracker; a state it cannot read starts a fresh one."""
@@ -83,19 +84,33 @@ class CapacityFeed:
         if not fresh:
             return
         self._seen.update(fresh)
-        moment = self._meter_time(fresh.get(_CLOCK_KEY))
+        clock = fresh.get(_CLOCK_KEY)
+        repeated = clock is not None and not self._take_clock(clock)
+        now = dt_util.utcnow()
+        moment = now if self._clock_offset is None else now + self._clock_offset
         if (power := fresh.get(_POWER_KEY)) is not None and isinstance(power.value, int | Decimal):
             self.tracker.add_power(moment, power.value, power.unit or "W")
-        register = fresh.get(_REGISTER_KEY)
+        register = None if repeated else fresh.get(_REGISTER_KEY)
         if register is not None and isinstance(register.value, int | Decimal):
             self.tracker.add_register(moment, register.value, register.unit or "kWh")
         self._store.async_delay_save(lambda: self.tracker.to_dict(), SAVE_DELAY)
 
-    def _meter_time(self, clock: MeterValue | None) -> datetime:
-        now = dt_util.utcnow()
-        if clock is not None and isinstance(clock.value, datetime) and clock.value.tzinfo:
-            self._clock_offset = clock.value - now
-        return now if self._clock_offset is None else now + self._clock_offset
+    def _take_clock(self, clock: MeterValue) -> bool:
+        """Take the meter clock's offset; False when the clock is not later than the last one.
+
+        Such a message repeats an earlier one (Aidon firmware repeating the previous hour's
+        list 3, a message delivered twice): its clock would set the meter time back for the
+        whole hour and its register is old. A clock really set back is taken again once it
+        passes the last one taken.
+        """
+        value = clock.value
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            return True
+        if self._last_clock is not None and value <= self._last_clock:
+            return False
+        self._last_clock = value
+        self._clock_offset = value - dt_util.utcnow()
+        return True
 
 
 def _kwh(value: Decimal | None) -> Decimal | None:

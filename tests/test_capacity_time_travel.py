@@ -1,0 +1,370 @@
+"""Capacity-tariff sensors through Home Assistant across hour, day, month and DST boundaries.
+
+An Aidon 6525 (the simulator's lists, Norwegian standard time on its clock) sends over MQTT
+while time is frozen at each frame. The time zone is Europe/Oslo: a period is a UTC hour, its
+day and month are Oslo's. The expected values are worked out by hand in each test from the
+registers and powers it sends (list 3 registers count in 10 Wh; every hour's kWh below is a
+multiple of that). Rules are Norway's: 3 peaks a month on different days, steps 0-2-5-10 kW
+numbered from 1 (the sensor), so a month's 3 peaks summing to 6 kW or more are step 2.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+
+from custom_components.amshan_corus.capacity import CAPACITY_SENSORS
+from custom_components.amshan_corus.const import CONF_TOPICS, Connection
+from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter
+from tests.conftest import meter_entry, setup_entry, unload_entry
+from tests.test_capacity_sensors import TOPIC, value_of
+
+HOUR = timedelta(hours=1)
+REGISTER_WH = 22721380  # the simulator's import register at the start of every test
+
+
+def utc(*fields: int) -> datetime:
+    return datetime(*fields, tzinfo=UTC)  # type: ignore[misc]
+
+
+def sensors(hass: HomeAssistant) -> dict[str, str | None]:
+    """Every capacity sensor's state."""
+    return {d.key: value_of(hass, d.key) for d in CAPACITY_SENSORS}
+
+
+class Meter:
+    """The simulated Aidon: frames are sent at frozen times; registers and power are set here."""
+
+    def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory, first: datetime):
+        self.hass = hass
+        self.freezer = freezer
+        self.aidon = AidonNoMeter(first)
+        self.aidon.state.import_wh = REGISTER_WH
+        self.entry = meter_entry(Connection.HAN_MQTT, **{CONF_TOPICS: [TOPIC]})
+
+    async def start(self, moment: datetime) -> None:
+        await self.hass.config.async_set_time_zone("Europe/Oslo")
+        self.freezer.move_to(moment)
+        await setup_entry(self.hass, self.entry)
+
+    async def send(self, moment: datetime, frame: bytes | None = None) -> None:
+        """The frame due at `moment` (list 3 on the hour, else power), or `frame`, at that time."""
+        self.freezer.move_to(moment)
+        async_fire_mqtt_message(self.hass, TOPIC, frame or self.aidon.frame_at(moment))
+        await self.hass.async_block_till_done()
+
+    async def hour(
+        self,
+        start: datetime,
+        wh: int,
+        *,
+        every: timedelta | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        """An hour using `wh` at a steady `wh` W: list 3 at `start` with the register so far,
+        then (with `every`) power frames every `every` until `until` (default: the hour's end);
+        the register counts the hour's `wh`."""
+        self.aidon.state.power_w = wh
+        await self.send(start)
+        if every is not None:
+            moment, end = start + every, until or start + HOUR
+            while moment < end:
+                await self.send(moment)
+                moment += every
+        self.aidon.state.import_wh += wh
+
+
+EMPTY_MONTH = {
+    "capacity_peaks_mean": "0.000",
+    "capacity_step": "1",
+    "capacity_peak_1": "unknown",
+    "capacity_peak_2": "unknown",
+    "capacity_peak_3": "unknown",
+    "capacity_peak_1_hour": "unknown",
+}
+
+
+async def test_hour_and_local_day_boundaries(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """The register difference makes the hour; a local day has one peak, and the Oslo day
+    changes at 23:00 UTC.
+
+    Tuesday 2026-01-13 (Oslo = UTC+1):
+    - 16:00Z (17-18 Oslo): power 3.6 kW all hour, but the registers differ by 4.00 kWh: 4.000.
+    - 17:00Z (18-19 Oslo): 5.00 kWh; same day, so 4.000 is no longer counted.
+    - 18:00-22:00Z the meter is silent while 1.00 kWh is used: no period is invented.
+    - 22:00Z (23-24 Oslo, still 13 January): 2.00 kWh, below the day's 5.000.
+    - 23:00Z (00-01 Oslo, 14 January; still 13 January in UTC): 3.00 kWh, a new day's peak.
+    Peaks 5.000 + 3.000 = 8 kW >= 6: mean 2.667, step 2.
+    """
+    meter = Meter(hass, freezer, utc(2026, 1, 13, 16))
+    await meter.start(utc(2026, 1, 13, 16))
+    every = timedelta(minutes=4)
+    meter.aidon.state.power_w = 3600
+    await meter.send(utc(2026, 1, 13, 16))
+    for minute in range(4, 60, 4):
+        await meter.send(utc(2026, 1, 13, 16, minute))
+    # 56 min at 3.6 kW = 3.360 kWh so far; 4 min more at 3.6 kW makes 3.600.
+    assert value_of(hass, "capacity_energy_this_hour") == "3.360"
+    assert value_of(hass, "capacity_estimated_hour") == "3.600"
+    meter.aidon.state.import_wh += 4000
+
+    await meter.hour(utc(2026, 1, 13, 17), 5000, every=every, until=utc(2026, 1, 13, 17, 5))
+    # At 17:00:00 the hour just begun has used nothing; 16:00Z is closed with the registers.
+    await meter.send(utc(2026, 1, 13, 17, 4, 2))
+    assert value_of(hass, "capacity_peak_1") == "4.000"
+    assert value_of(hass, "capacity_peak_1_hour") == "2026-01-13T16:00:00+00:00"
+    # 4 min 2 s at 5 kW = 0.336 kWh (0.33611).
+    assert value_of(hass, "capacity_energy_this_hour") == "0.336"
+
+    await meter.hour(utc(2026, 1, 13, 18), 0)  # the list 3 at 18:00 (0 W) closes 17:00Z
+    # Headroom of 18:00Z (same day as 5.000): step 1 holds while the month's 3 peaks stay
+    # under 3 x 2 kW = 6: 5.999 kWh in the hour left.
+    assert sensors(hass) == {
+        "capacity_energy_this_hour": "0.000",
+        "capacity_estimated_hour": "0.000",
+        "capacity_peaks_mean": "1.667",  # 5 / 3
+        "capacity_step": "1",
+        "capacity_headroom": "5.999",
+        "capacity_peak_1": "5.000",
+        "capacity_peak_2": "unknown",  # 4.000 is on the same day
+        "capacity_peak_3": "unknown",
+        "capacity_peak_1_hour": "2026-01-13T17:00:00+00:00",
+    }
+
+    meter.aidon.state.import_wh += 1000  # used while the meter was silent
+    await meter.hour(utc(2026, 1, 13, 22), 2000)
+    await meter.hour(utc(2026, 1, 13, 23), 3000)
+    await meter.hour(utc(2026, 1, 14, 0), 0)
+    # Headroom of 00:00Z (14 January, whose 3.000 it may replace): step 2 holds while
+    # 5 + V < 3 x 5 kW, V up to 9.999 kWh.
+    assert sensors(hass) == {
+        "capacity_energy_this_hour": "0.000",
+        "capacity_estimated_hour": "0.000",
+        "capacity_peaks_mean": "2.667",  # (5 + 3) / 3
+        "capacity_step": "2",
+        "capacity_headroom": "9.999",
+        "capacity_peak_1": "5.000",
+        "capacity_peak_2": "3.000",
+        "capacity_peak_3": "unknown",  # 22:00Z's 2.000 is on 13 January with 5.000
+        "capacity_peak_1_hour": "2026-01-13T17:00:00+00:00",
+    }
+    await unload_entry(hass, meter.entry)
+
+
+async def test_month_boundary_starts_empty(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """February begins at 23:00 UTC on 31 January; January's peak does not leak into it.
+
+    - 31 Jan 20:00Z (21-22 Oslo): 6.00 kWh; 21:00Z 1.00; 22:00Z (23-24 Oslo) 2.00: January's
+      one day gives one peak, 6.000, mean 2.000, step 2 (6 kW >= 3 x 2 kW).
+    - 31 Jan 23:00Z is 1 February 00:00 in Oslo: the month is empty at its list 3.
+    - That hour uses 1.50 kWh: February's peak 1.500, mean 0.500, step 1.
+    """
+    meter = Meter(hass, freezer, utc(2026, 1, 31, 20))
+    await meter.start(utc(2026, 1, 31, 20))
+    for hour, wh in ((20, 6000), (21, 1000), (22, 2000)):
+        await meter.hour(utc(2026, 1, 31, hour), wh)
+    # Just before midnight in Oslo: a power reading at 22:59Z (23:59 Oslo).
+    await meter.send(utc(2026, 1, 31, 22, 59))
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == {
+        "capacity_peaks_mean": "2.000",
+        "capacity_step": "2",
+        "capacity_peak_1": "6.000",
+        "capacity_peak_2": "unknown",
+        "capacity_peak_3": "unknown",
+        "capacity_peak_1_hour": "2026-01-31T20:00:00+00:00",
+    }
+
+    await meter.hour(utc(2026, 1, 31, 23), 1500)
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == EMPTY_MONTH
+    await meter.hour(utc(2026, 2, 1, 0), 0)
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == {
+        "capacity_peaks_mean": "0.500",
+        "capacity_step": "1",
+        "capacity_peak_1": "1.500",
+        "capacity_peak_2": "unknown",
+        "capacity_peak_3": "unknown",
+        "capacity_peak_1_hour": "2026-01-31T23:00:00+00:00",
+    }
+    await unload_entry(hass, meter.entry)
+
+
+async def test_spring_forward_day_has_23_hours(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """29 March 2026: Oslo goes from 02:00 CET to 03:00 CEST; that day is 28 Mar 23:00Z to
+    29 Mar 22:00Z (23 hours).
+
+    Every hour from 28 Mar 22:00Z to 29 Mar 22:00Z uses 0.50 kWh except:
+    - 28 Mar 22:00Z (23:00 CET, 28 March): 2.00: the 28th's peak.
+    - 29 Mar 00:00Z (01:00 CET) 3.00 and 01:00Z (03:00 CEST, the next hour on the clock)
+      4.00: both 29 March, so only 4.000 counts.
+    - 29 Mar 21:00Z (23:00 CEST, still the 29th) 3.50: not counted either.
+    - 29 Mar 22:00Z (00:00 CEST, 30 March): 2.50: the 30th's peak.
+    Peaks 4.000 + 2.500 + 2.000 = 8.5: mean 2.833, step 2.
+    """
+    first = utc(2026, 3, 28, 22)
+    meter = Meter(hass, freezer, first)
+    await meter.start(first)
+    special = {
+        utc(2026, 3, 28, 22): 2000,
+        utc(2026, 3, 29, 0): 3000,
+        utc(2026, 3, 29, 1): 4000,
+        utc(2026, 3, 29, 21): 3500,
+        utc(2026, 3, 29, 22): 2500,
+    }
+    start = first
+    while start <= utc(2026, 3, 29, 23):
+        await meter.hour(start, special.get(start, 500))
+        start += HOUR
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == {
+        "capacity_peaks_mean": "2.833",
+        "capacity_step": "2",
+        "capacity_peak_1": "4.000",
+        "capacity_peak_2": "2.500",
+        "capacity_peak_3": "2.000",
+        "capacity_peak_1_hour": "2026-03-29T01:00:00+00:00",
+    }
+    await unload_entry(hass, meter.entry)
+
+
+async def test_fall_back_repeated_hour_is_two_periods_of_one_day(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """25 October 2026: Oslo's 02:00-03:00 comes twice (00:00Z in CEST, 01:00Z in CET); that
+    day is 24 Oct 22:00Z to 25 Oct 23:00Z (25 hours).
+
+    Every hour from 24 Oct 21:00Z to 25 Oct 23:00Z uses 0.50 kWh except:
+    - 24 Oct 21:00Z (23:00 CEST, 24 October): 3.00.
+    - 25 Oct 00:00Z (the first 02:00) 4.00 and 01:00Z (the second 02:00) 5.00: two periods,
+      not one of 9.00, and of one day: only 5.000 counts.
+    - 25 Oct 22:00Z (23:00 CET, still the 25th) 4.50: not counted.
+    - 25 Oct 23:00Z (00:00 CET, 26 October) 2.00.
+    Peaks 5.000 + 3.000 + 2.000 = 10: mean 3.333, step 2.
+    """
+    first = utc(2026, 10, 24, 21)
+    meter = Meter(hass, freezer, first)
+    await meter.start(first)
+    special = {
+        utc(2026, 10, 24, 21): 3000,
+        utc(2026, 10, 25, 0): 4000,
+        utc(2026, 10, 25, 22): 4500,
+        utc(2026, 10, 25, 23): 2000,
+    }
+    start = first
+    while start < utc(2026, 10, 25, 1):
+        await meter.hour(start, special.get(start, 500))
+        start += HOUR
+    # The second 02:00 hour, with power every 4 minutes: only its own energy is this hour's.
+    await meter.hour(start, 5000, every=timedelta(minutes=4), until=utc(2026, 10, 25, 1, 29))
+    assert value_of(hass, "capacity_energy_this_hour") == "2.333"  # 28 min at 5 kW
+    assert value_of(hass, "capacity_peak_1") == "4.000"  # the first 02:00 hour
+    assert value_of(hass, "capacity_peak_1_hour") == "2026-10-25T00:00:00+00:00"
+    for minute in range(32, 60, 4):
+        await meter.send(start + timedelta(minutes=minute))
+    start += HOUR
+    while start <= utc(2026, 10, 26, 0):
+        await meter.hour(start, special.get(start, 500))
+        start += HOUR
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == {
+        "capacity_peaks_mean": "3.333",
+        "capacity_step": "2",
+        "capacity_peak_1": "5.000",
+        "capacity_peak_2": "3.000",
+        "capacity_peak_3": "2.000",
+        "capacity_peak_1_hour": "2026-10-25T01:00:00+00:00",
+    }
+    await unload_entry(hass, meter.entry)
+
+
+async def test_missed_list_3_is_shared_by_the_power_estimates(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """The 23:00Z list 3 is lost: the registers of 22:00Z and 00:00Z span two hours, shared in
+    proportion to what power said each hour used.
+
+    Power every 90 s: 1 kW from 22:00Z to 22:58:30, 3 kW from 23:01:30 to 00:00Z (the
+    trapezoid rule makes it linear in between, 1.5 kW average on each side of 23:00).
+    - 22:00Z (23-24 Oslo, 13 January): 58.5 min at 1 kW + 1.5 min at 1.5 kW = 1.0125 kWh.
+    - 23:00Z (00-01 Oslo, 14 January): 1.5 min at 2.5 kW + 58.5 min at 3 kW = 2.9875 kWh.
+    The registers say 4.80 kWh, x 1.2: 1.215 and 3.585, on two days: mean 4.8 / 3 = 1.600.
+    """
+    meter = Meter(hass, freezer, utc(2026, 1, 13, 22))
+    await meter.start(utc(2026, 1, 13, 22))
+    every = timedelta(seconds=90)
+    await meter.hour(utc(2026, 1, 13, 22), 1000, every=every)
+    meter.aidon.state.power_w = 3000
+    moment = utc(2026, 1, 13, 23) + every  # the list 3 due at 23:00:00 never comes
+    while moment < utc(2026, 1, 14, 0):
+        await meter.send(moment)
+        moment += every
+    # Meanwhile 22:00Z is closed with its estimate 1.0125 (shown half-even to Wh).
+    assert value_of(hass, "capacity_peak_1") == "1.012"
+    meter.aidon.state.import_wh = REGISTER_WH + 4800
+    await meter.send(utc(2026, 1, 14, 0))
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == {
+        "capacity_peaks_mean": "1.600",
+        "capacity_step": "1",
+        "capacity_peak_1": "3.585",
+        "capacity_peak_2": "1.215",
+        "capacity_peak_3": "unknown",
+        "capacity_peak_1_hour": "2026-01-13T23:00:00+00:00",
+    }
+    await unload_entry(hass, meter.entry)
+
+
+async def test_duplicated_and_repeated_list_3(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """The 22:00Z list 3 arrives twice; at 23:00Z the meter repeats it (its 22:00 clock and
+    registers) instead of sending a new one. Neither counts twice or moves the clock back.
+
+    - 21:00Z (22-23 Oslo, 13 January): 1.00 kWh at 1 kW, exact from the registers.
+    - 22:00Z (23-24 Oslo, 13 January): 3 kW all hour (the repeat at 23:00 says 3 kW too):
+      estimate 3.000 kWh; the registers count 3.00.
+    - 23:00Z (00-01 Oslo, 14 January): 1 kW from 23:04, linear from the repeat's 3 kW at
+      23:00: 4 min at 2 kW + 56 min at 1 kW = 16/15 kWh; the registers count 1.00.
+    The 00:00Z list 3 closes 22:00Z and 23:00Z with the registers' 4.00 kWh, shared 3 : 16/15,
+    i.e. x 60/61: 22:00Z 180/61 = 2.9508 -> 2.950 (whole Wh down), 23:00Z the rest, 1.050.
+    Days: 13 January max(1.000, 2.950), 14 January 1.050; mean 4.000 / 3 = 1.333.
+    """
+    meter = Meter(hass, freezer, utc(2026, 1, 13, 21))
+    await meter.start(utc(2026, 1, 13, 21))
+    every = timedelta(minutes=4)
+    await meter.hour(utc(2026, 1, 13, 21), 1000, every=every)
+    meter.aidon.state.power_w = 3000
+    list_3 = meter.aidon.frame_at(utc(2026, 1, 13, 22))
+    await meter.send(utc(2026, 1, 13, 22), list_3)
+    await meter.send(utc(2026, 1, 13, 22, 0, 2), list_3)  # delivered twice
+    for minute in range(4, 60, 4):
+        await meter.send(utc(2026, 1, 13, 22, minute))
+    assert value_of(hass, "capacity_peak_1") == "1.000"
+    assert value_of(hass, "capacity_energy_this_hour") == "2.800"  # 56 min at 3 kW
+    meter.aidon.state.import_wh += 3000
+
+    await meter.send(utc(2026, 1, 13, 23), list_3)  # the meter repeats 22:00's list 3
+    assert value_of(hass, "capacity_energy_this_hour") == "0.000"
+    assert value_of(hass, "capacity_peak_1") == "3.000"  # 22:00Z by its power, for now
+    meter.aidon.state.power_w = 1000
+    for minute in range(4, 60, 4):
+        await meter.send(utc(2026, 1, 13, 23, minute))
+    # 23:00Z so far: 4 min at 2 kW + 52 min at 1 kW = 1.000 kWh (60/60).
+    assert value_of(hass, "capacity_energy_this_hour") == "1.000"
+    meter.aidon.state.import_wh += 1000
+    await meter.send(utc(2026, 1, 14, 0))
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == {
+        "capacity_peaks_mean": "1.333",
+        "capacity_step": "1",
+        "capacity_peak_1": "2.950",
+        "capacity_peak_2": "1.050",
+        "capacity_peak_3": "unknown",
+        "capacity_peak_1_hour": "2026-01-13T22:00:00+00:00",
+    }
+    await unload_entry(hass, meter.entry)
