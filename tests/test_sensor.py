@@ -220,11 +220,11 @@ def test_every_name_icon_and_message_is_translated(language: str) -> None:
     assert raised <= set(strings["exceptions"])
 
 
-def _p1_readout(lines: list[str]) -> bytes:
+def p1_readout(lines: list[str], header: str = "ISK5\\2M550T-1012") -> bytes:
     """A DSMR readout with a correct CRC-16/ARC over '/' ... '!'."""
     from custom_components.amshan_corus.protocol.han.crc import crc16_arc
 
-    body = ("/ISK5\\2M550T-1012\r\n\r\n" + "".join(f"{line}\r\n" for line in lines) + "!").encode()
+    body = (f"/{header}\r\n\r\n" + "".join(f"{line}\r\n" for line in lines) + "!").encode()
     return body + f"{crc16_arc(body):04X}\r\n".encode()
 
 
@@ -232,7 +232,7 @@ async def test_p1_water_heat_and_cooling_sub_meters(hass: HomeAssistant, mqtt_mo
     """M-Bus channels named by EN 13757-3 device type: 7 water, 4 heat, 0x0A cooling."""
     entry = mqtt_entry("E0044007312345678")
     await setup_entry(hass, entry)
-    readout = _p1_readout(
+    readout = p1_readout(
         [
             "1-3:0.2.8(50)",
             "0-0:1.0.0(250101120000W)",

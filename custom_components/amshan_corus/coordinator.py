@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import partial
@@ -56,7 +56,7 @@ from .protocol.corus.errors import (
 )
 from .protocol.han.decode import PayloadDecoder
 from .protocol.han.errors import DecodeError, DecryptionError, FrameError, HanError
-from .protocol.han.models import MeterMessage, ReadingValue
+from .protocol.han.models import DemandPeak, MeterMessage, ReadingValue
 from .protocol.han.probe import SourceOpener
 from .protocol.han.security import SecurityKeys
 from .protocol.han.stream import MeterStreamDecoder
@@ -110,10 +110,15 @@ class MeterValue:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeterData:
-    """What a coordinator publishes: every reading's last accepted value."""
+    """What a coordinator publishes: every reading's last accepted value.
+
+    `demand_history` is a Belgian meter's list of monthly peaks (0-0:98.1.0), kept from the
+    last message that had one.
+    """
 
     values: Mapping[str, MeterValue]
     manufacturer: str | None = None
+    demand_history: tuple[DemandPeak, ...] = ()
 
     def value(self, key: str) -> ReadingValue | None:
         """The value of `key`, or None when the meter has not sent it (yet)."""
@@ -232,6 +237,7 @@ class AmshanCorusCoordinator(DataUpdateCoordinator[MeterData]):
         readings: Mapping[str, tuple[ReadingValue, str | None, datetime | None, bool]],
         manufacturer: str | None,
         now: datetime,
+        demand_history: tuple[DemandPeak, ...] = (),
     ) -> MeterData:
         """The new merged state: (value, unit, timestamp, scalable) per reading name."""
         values = dict(self.data.values) if self.data is not None else {}
@@ -244,7 +250,15 @@ class AmshanCorusCoordinator(DataUpdateCoordinator[MeterData]):
             )
         if manufacturer is None and self.data is not None:
             manufacturer = self.data.manufacturer
-        return MeterData(values=values, manufacturer=manufacturer)
+        history = tuple(self._scaled_peak(peak) for peak in demand_history)
+        if not history and self.data is not None:
+            history = self.data.demand_history
+        return MeterData(values=values, manufacturer=manufacturer, demand_history=history)
+
+    def _scaled_peak(self, peak: DemandPeak) -> DemandPeak:
+        """A history peak scaled as the month's peak (1-0:1.6.0) is, so the two compare."""
+        value = self._scaled(peak.value, peak.unit)
+        return replace(peak, value=value) if isinstance(value, Decimal) else peak
 
     def _scaled(self, value: ReadingValue, unit: str | None) -> ReadingValue:
         if not isinstance(value, int | Decimal) or unit is None:
@@ -453,7 +467,7 @@ class HanCoordinator(AmshanCorusCoordinator):
         if not self.last_update_success:
             LOGGER.info("%s: meter data flows again", self.config_entry.title)
         previous = self.data.values if self.data is not None else {}
-        data = self._merge(readings, message.manufacturer, now)
+        data = self._merge(readings, message.manufacturer, now, message.demand_history)
         self.async_set_updated_data(data)
         self.hourly.async_observe(
             {key: item for key, item in data.values.items() if item is not previous.get(key)}

@@ -3,15 +3,19 @@
 A Norwegian list-1 meter sends only power, so its power sensor appears at once and the others
 when lists 2/3 arrive (a coordinator listener adds them). Lifetime totals are restored after a
 restart (Norwegian list 3 sends them once an hour) so the Energy dashboard never sees a gap.
+A Belgian meter's own quarter-hour peaks (1-0:1.4.0, 1-0:1.6.0, 0-0:98.1.0) also give the
+capacity tariff's 12-month mean and this month's billed peak (insight/capacity.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, override
+from zoneinfo import ZoneInfo
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -22,6 +26,7 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.components.sensor.const import DEVICE_CLASS_UNITS
 from homeassistant.const import (
+    MATCH_ALL,
     EntityCategory,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
@@ -40,6 +45,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er, restore_state
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
 from .capacity import async_setup_capacity
 from .coordinator import (
@@ -50,6 +56,14 @@ from .coordinator import (
     is_lifetime_unit,
 )
 from .entity import AmshanCorusEntity
+from .insight.capacity import (
+    BelgianCapacity,
+    MonthlyPeak,
+    PeakDataError,
+    belgian_capacity,
+    monthly_peak,
+)
+from .protocol.han.models import DemandPeak
 from .protocol.han.obis import MBUS_VALUE_NAMES
 
 PARALLEL_UPDATES = 0
@@ -70,6 +84,9 @@ class AmshanCorusSensorEntityDescription(SensorEntityDescription):
     sub_meter: str | None = None  # M-Bus channel kind: the entity belongs to that device
     channel: int | None = None  # a further M-Bus channel of that kind: its own device
     restore: bool = False  # lifetime register: restored after a restart
+    meter_unit: bool = True  # False: computed, its unit is the description's, not the reading's
+    # Details shown as state attributes but never recorded (AmshanCorusDetailSensor).
+    attributes_fn: Callable[[MeterData], Mapping[str, Any]] | None = None
 
 
 def _reading(
@@ -176,6 +193,107 @@ _MBUS_CHANNELS = range(1, 5)  # DSMR's M-Bus channels 0-1 ... 0-4
 _DIAGNOSTIC: dict[str, Any] = {"entity_category": EntityCategory.DIAGNOSTIC}
 _CLOCK: dict[str, Any] = {**_DIAGNOSTIC, "device_class": SensorDeviceClass.TIMESTAMP}
 
+# Belgium (Fluvius): the capacity tariff from the meter's own quarter-hour peaks.
+_MONTH_PEAK = "peak_demand_month"  # 1-0:1.6.0: the month's highest quarter, stamped when
+_WATT = Decimal("0.001")  # kW to the watt, as the meter writes its peaks (02.589 kW)
+
+
+def _home_zone() -> ZoneInfo:
+    """Home Assistant's time zone: the tariff's months are the household's calendar months."""
+    zone = dt_util.get_default_time_zone()
+    return zone if isinstance(zone, ZoneInfo) else ZoneInfo("UTC")
+
+
+def _peak_time(data: MeterData) -> datetime | None:
+    item = data.values.get(_MONTH_PEAK)
+    if item is None or item.timestamp is None or item.timestamp.tzinfo is None:
+        return None
+    return item.timestamp
+
+
+def _belgian(data: MeterData) -> BelgianCapacity | None:
+    """The meter's peaks as the tariff counts them, or None when it sends no peaks."""
+    timezone = _home_zone()
+    month: MonthlyPeak | None = None
+    item = data.values.get(_MONTH_PEAK)
+    if item is not None and isinstance(item.value, int | Decimal) and item.unit is not None:
+        with suppress(PeakDataError):  # no time (so no month) or not in kW/W: not counted
+            peak = DemandPeak(Decimal(item.value), item.unit, item.timestamp)
+            month = monthly_peak(peak, timezone)
+    history: list[MonthlyPeak] = []
+    for peak in data.demand_history:
+        with suppress(PeakDataError):
+            history.append(monthly_peak(peak, timezone))
+    if month is None and not history:
+        return None
+    # The running quarter's average is a sensor of its own (1-0:1.4.0 as the meter sends it).
+    return belgian_capacity(current_average_kw=None, month_peak=month, history=history)
+
+
+def _capacity(
+    key: str, value: Callable[[BelgianCapacity], Decimal | None], **kwargs: Any
+) -> AmshanCorusSensorEntityDescription:
+    """A sensor computed from the meter's peaks, in kW to the watt."""
+
+    def value_fn(data: MeterData) -> Decimal | None:
+        capacity = _belgian(data)
+        number = None if capacity is None else value(capacity)
+        return None if number is None else number.quantize(_WATT, ROUND_HALF_UP)
+
+    return AmshanCorusSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        reading=_MONTH_PEAK,
+        value_fn=value_fn,
+        exists_fn=lambda data: value_fn(data) is not None,
+        meter_unit=False,
+        **{**_POWER, "native_unit_of_measurement": UnitOfPower.KILO_WATT},
+        **kwargs,
+    )
+
+
+def _monthly_peaks(data: MeterData) -> dict[str, Any]:
+    """The months the 12-month average counts, newest first: peak, what counts, when."""
+    capacity = _belgian(data)
+    if capacity is None:
+        return {}
+    timezone = _home_zone()
+    return {
+        "months": [
+            {
+                "month": f"{peak.month:%Y-%m}",
+                "peak_kw": float(peak.value_kw),
+                "counted_kw": float(max(peak.value_kw, capacity.floor_kw)),
+                "time": None if peak.at is None else peak.at.astimezone(timezone).isoformat(),
+            }
+            for peak in capacity.months
+        ]
+    }
+
+
+_BELGIAN_SENSORS: tuple[AmshanCorusSensorEntityDescription, ...] = (
+    _reading("peak_demand_current_quarter", **_POWER),
+    _reading(_MONTH_PEAK, **_POWER),
+    AmshanCorusSensorEntityDescription(
+        key="peak_demand_month_time",
+        translation_key="peak_demand_month_time",
+        reading=_MONTH_PEAK,
+        value_fn=_peak_time,
+        exists_fn=lambda data: _peak_time(data) is not None,
+        device_class=SensorDeviceClass.TIMESTAMP,
+        meter_unit=False,
+    ),
+    _capacity(
+        "peak_demand_12_month_average",
+        lambda capacity: capacity.rolling_mean_kw,
+        attributes_fn=_monthly_peaks,
+    ),
+    _capacity(
+        "peak_demand_month_billed",
+        lambda capacity: None if capacity.month_peak is None else capacity.billed_month_peak_kw,
+    ),
+)
+
 HAN_SENSORS: tuple[AmshanCorusSensorEntityDescription, ...] = (
     _reading("active_power_import", **_POWER),
     _reading("active_power_export", **_POWER),
@@ -211,6 +329,7 @@ HAN_SENSORS: tuple[AmshanCorusSensorEntityDescription, ...] = (
     ),
     _reading("reactive_power_import_total", **_REACTIVE_ENERGY),
     _reading("reactive_power_export_total", **_REACTIVE_ENERGY),
+    *_BELGIAN_SENSORS,
     *(
         _reading(name, sub_meter=name.rpartition("_")[0], **_MBUS_KINDS[name])
         for name in dict.fromkeys(MBUS_VALUE_NAMES.values())
@@ -304,13 +423,19 @@ async def async_setup_entry(
         for key, description in list(pending.items()):
             if data is not None and description.exists_fn(data):
                 reading = data.values.get(description.reading)
-                unit = None if reading is None else _ha_unit(reading.unit)
+                unit = None
+                if reading is not None and description.meter_unit:
+                    unit = _ha_unit(reading.unit)
             elif description.restore and key in restored_units:
                 unit = restored_units[key]
             else:
                 continue
             del pending[key]
-            sensor_class = AmshanCorusTotalSensor if description.restore else AmshanCorusSensor
+            sensor_class = AmshanCorusSensor
+            if description.restore:
+                sensor_class = AmshanCorusTotalSensor
+            elif description.attributes_fn is not None:
+                sensor_class = AmshanCorusDetailSensor
             entities.append(sensor_class(coordinator, _with_unit(description, unit)))
         if entities:
             async_add_entities(entities)
@@ -384,6 +509,23 @@ class AmshanCorusSensor(AmshanCorusEntity, SensorEntity):
     def native_value(self) -> SensorValue:
         data = self.coordinator.data
         return None if data is None else self.entity_description.value_fn(data)
+
+
+class AmshanCorusDetailSensor(AmshanCorusSensor):
+    """A sensor with details as state attributes, which the recorder leaves out.
+
+    The details (a year of monthly peaks) change with the state and would be stored again with
+    every state; history and statistics need only the state.
+    """
+
+    _unrecorded_attributes = frozenset({MATCH_ALL})
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        data = self.coordinator.data
+        attributes_fn = self.entity_description.attributes_fn
+        return None if data is None or attributes_fn is None else attributes_fn(data)
 
 
 class AmshanCorusTotalSensor(AmshanCorusSensor, RestoreSensor):
