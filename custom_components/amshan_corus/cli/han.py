@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 import sys
@@ -27,6 +28,7 @@ from ..protocol.han.transport import ByteSource, open_serial, open_tcp
 from .common import CliError, Commands, dumps, run_until_interrupted
 
 FILE_CHUNK = 4096
+MAX_HISTORY_DAYS = 31  # a month of hours is computed in well under a second
 
 
 def register(
@@ -69,6 +71,12 @@ def register(
         default=Cadence.REAL.value,
         help="real: list 1 every 2 s, list 2 every 10 s, list 3 hourly; "
         "fast: 60x faster (list 3 every minute)",
+    )
+    simulate.add_argument(
+        "--history-days",
+        type=float,
+        default=0.0,
+        help="send the first client the list 3 of every hour of the past N days first",
     )
     simulate.set_defaults(handler=_simulate)
 
@@ -258,10 +266,18 @@ def _simulate(args: argparse.Namespace) -> int:
             raise CliError(f"{args.file} is empty")
     if not 0 <= args.port < 65536:
         raise CliError(f"--port must be 0..65535, got {args.port}")
+    if not 0 <= args.history_days <= MAX_HISTORY_DAYS:
+        raise CliError(f"--history-days must be 0..{MAX_HISTORY_DAYS}, got {args.history_days}")
+    if args.history_days and capture is not None:
+        raise CliError("--history-days is the built-in meter's; a --file capture has none")
 
     async def serve() -> None:
         simulator = HanSimulator(
-            host=args.host, port=args.port, capture=capture, cadence=Cadence(args.cadence)
+            host=args.host,
+            port=args.port,
+            capture=capture,
+            cadence=Cadence(args.cadence),
+            history=timedelta(days=args.history_days),
         )
         try:
             await simulator.start()

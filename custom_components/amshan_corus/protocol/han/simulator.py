@@ -3,15 +3,26 @@
 The built-in meter is the Aidon 6525 NO (IT network, no L2 current) whose lists 1/2/3 are in
 the shared vectors: the frames are re-encoded with the same layout (addresses 41/0883,
 control 13, LLC e6e700, data-notification, the same OBIS codes, types, scalers and units),
-with a clock and values that advance plausibly. The house is a prosumer: its load wanders,
-rooftop solar produces from 07:00 to 19:00 (meter time, UTC+1) under drifting clouds, and the
-meter publishes the net flow as import or export power (never both non-zero); currents follow
-it, voltages jitter around 230 V, and the energy registers grow by the energy the power implies.
+with a clock and values that advance plausibly. The house is a prosumer: its load follows a
+day of a Norwegian home (low at night, peaks in the morning and the evening, a little more or
+less from day to day) with noise around it, rooftop solar produces from 07:00 to 19:00 (meter
+time, UTC+1) under drifting clouds, and the meter publishes the net flow as import or export
+power (never both non-zero); currents follow it, voltages jitter around 230 V, and the energy
+registers grow by the energy the power implies.
 
 Cadence (simulated time): list 1 every 2 s, list 2 instead of it every 10 s, list 3 instead
 of that on the hour. `Cadence.FAST` runs simulated time 60x faster than real time (list 1
 about every 33 ms, list 2 every ~0.17 s, list 3 every minute). `capture=` replays a raw
 capture instead, one frame/readout per 2 s (fast: every 2/60 s), looping.
+
+`history=` gives the meter a past: the first client to connect gets, at once, the list 3 of
+every hour boundary in the `history` before the live start (meter clock = that hour, the
+registers as they stood then), then a list 3 at the live start (so a reader takes the current
+clock from it, not the last replayed hour's), then the live stream, whose registers continue
+from the replayed ones. The live start is that first connection (or `start_time`). Later
+clients (a reconnect, a second reader) get the live stream only, as from a real meter, which
+never sends a past hour again: a replay to a reader that already holds newer registers would
+show it a meter going backwards.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import asyncio
 from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 import math
 import random
@@ -34,6 +45,14 @@ TICK = timedelta(seconds=2)
 FAST_TIME_SCALE = 60.0
 SOLAR_PEAK_W = 5000.0
 SOLAR_HOURS = (7.0, 19.0)  # meter (local standard) time
+# A Norwegian home in winter (electric heating, hot water), W at each meter hour 00..23.
+LOAD_PROFILE_W = (
+    *(700, 600, 550, 550, 600, 800, 1600, 3000, 3200, 2200, 1600, 1400),
+    *(1500, 1400, 1500, 2000, 3000, 3800, 4200, 3600, 2800, 2200, 1500, 1000),
+)
+DAY_FACTORS = (0.8, 1.3)  # each day uses a little more or less than the profile
+LOAD_MEAN_REVERSION = 0.99  # per 2 s tick: the load drifts back to the profile in minutes
+HISTORY_STEP = timedelta(minutes=1)  # the replayed past is simulated coarser than live
 AIDON_METER_ID = "7359992892587665"
 
 
@@ -106,14 +125,26 @@ class AidonState:
     voltages_dv: tuple[int, int, int] = (2274, 2301, 2308)
 
 
+def _meter_hour(moment: datetime) -> float:
+    local = moment.astimezone(_NORWEGIAN_STANDARD_TIME)
+    return local.hour + local.minute / 60 + local.second / 3600
+
+
 def solar_power_w(moment: datetime, clouds: float) -> float:
     """Rooftop solar output at `moment`: a half sine over the solar hours, scaled by `clouds`."""
-    local = moment.astimezone(_NORWEGIAN_STANDARD_TIME)
-    hour = local.hour + local.minute / 60 + local.second / 3600
+    hour = _meter_hour(moment)
     sunrise, sunset = SOLAR_HOURS
     if not sunrise < hour < sunset:
         return 0.0
     return SOLAR_PEAK_W * clouds * math.sin(math.pi * (hour - sunrise) / (sunset - sunrise))
+
+
+def household_load_w(moment: datetime) -> float:
+    """The load the house tends to at `moment`: `LOAD_PROFILE_W` interpolated over the hour."""
+    hour = _meter_hour(moment)
+    whole = int(hour)
+    this, following = LOAD_PROFILE_W[whole], LOAD_PROFILE_W[(whole + 1) % 24]
+    return this + (following - this) * (hour - whole)
 
 
 class AidonNoMeter:
@@ -123,26 +154,67 @@ class AidonNoMeter:
         self.now = start.replace(microsecond=0) - timedelta(seconds=start.second % 2)
         self.state = AidonState()
         self._random = random.Random(seed)
+        self._day: date | None = None
+        self._day_factor = 1.0
+        self._clock_due = False
 
     def frames(self) -> Iterator[tuple[datetime, bytes]]:
-        """Successive frames with their simulated send time, one per 2 s."""
+        """Successive frames with their simulated send time, one per 2 s.
+
+        After `replay()` the first one is a list 3 wherever it falls, so that a reader's clock
+        jumps from the last replayed hour to the live start.
+        """
         while True:
             self._advance()
-            yield self.now, self.frame_at(self.now)
+            yield self.now, self.frame_at(self.now, clock=self._clock_due)
+            self._clock_due = False
             self.now += TICK
 
-    def _advance(self) -> None:
+    def replay(self, history: timedelta) -> list[tuple[datetime, bytes]]:
+        """The meter's past: run it through the `history` before its start (`HISTORY_STEP` at a
+        time) and return the list 3 of every hour boundary on the way, oldest first.
+
+        The registers start from the model's at `start - history`, and `frames()` continues
+        from where the replay left them.
+        """
+        live_start = self.now
+        moment = live_start - history
+        # The live stream's first tick integrates the 2 s before the live start itself.
+        end = live_start - TICK
+        frames = []
+        while moment < end:
+            boundary = moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            following = min(moment + HISTORY_STEP, boundary, end)
+            self.now = following
+            self._advance(following - moment)
+            if following == boundary:
+                frames.append((boundary, self.frame_at(boundary, clock=True)))
+            moment = following
+        self.now = live_start
+        self._clock_due = True
+        return frames
+
+    def _advance(self, step: timedelta = TICK) -> None:
+        """Move the state `step` on (to `self.now`): the noise of `step / TICK` live ticks."""
         state, rnd = self.state, self._random
-        # Mean-reverting random walk: household load between 0.2 and 9 kW.
-        state.load_w += rnd.gauss(0, 60) + (1800 - state.load_w) * 0.01
+        ticks = step / TICK
+        self._new_day()
+        # Mean-reverting random walk around the day's profile: 0.2 to 9 kW.
+        target = household_load_w(self.now) * self._day_factor
+        keep = LOAD_MEAN_REVERSION**ticks
+        spread = math.sqrt((1 - keep**2) / (1 - LOAD_MEAN_REVERSION**2))
+        state.load_w = target + (state.load_w - target) * keep + rnd.gauss(0, 60 * spread)
         state.load_w = min(max(state.load_w, 200.0), 9000.0)
-        state.clouds = min(max(state.clouds + rnd.gauss(0, 0.01), 0.3), 1.0)
+        walk = math.sqrt(ticks)
+        state.clouds = min(max(state.clouds + rnd.gauss(0, 0.01 * walk), 0.3), 1.0)
         state.solar_w = solar_power_w(self.now, state.clouds)
         # The meter nets load and production: one direction at a time.
         net_w = state.load_w - state.solar_w
         state.power_w, state.export_w = max(net_w, 0.0), max(-net_w, 0.0)
-        state.reactive_export_var = min(max(state.reactive_export_var + rnd.gauss(0, 5), 0), 900)
-        hours = TICK.total_seconds() / 3600
+        state.reactive_export_var = min(
+            max(state.reactive_export_var + rnd.gauss(0, 5 * walk), 0), 900
+        )
+        hours = step.total_seconds() / 3600
         state.import_wh += state.power_w * hours
         state.export_wh += state.export_w * hours
         state.reactive_export_varh += state.reactive_export_var * hours
@@ -150,9 +222,18 @@ class AidonNoMeter:
             min(max(v + rnd.randint(-2, 2), 2250), 2350) for v in state.voltages_dv
         )
 
-    def frame_at(self, moment: datetime) -> bytes:
-        """The frame due at `moment`: list 3 on the hour, list 2 every 10 s, else list 1."""
-        if moment.minute == 0 and moment.second < TICK.total_seconds():
+    def _new_day(self) -> None:
+        """From the second meter day on, each day draws its own share of the profile."""
+        today = self.now.astimezone(_NORWEGIAN_STANDARD_TIME).date()
+        if today != self._day:
+            if self._day is not None:
+                self._day_factor = self._random.uniform(*DAY_FACTORS)
+            self._day = today
+
+    def frame_at(self, moment: datetime, *, clock: bool = False) -> bytes:
+        """The frame due at `moment`: list 3 on the hour (or with `clock`), list 2 every 10 s,
+        else list 1."""
+        if clock or (moment.minute == 0 and moment.second < TICK.total_seconds()):
             body = self.list3_body(moment)
         elif moment.second % 10 == 0:
             body = self.list2_body()
@@ -251,18 +332,27 @@ class HanSimulator:
         cadence: Cadence = Cadence.REAL,
         seed: int | None = None,
         start_time: datetime | None = None,
+        history: timedelta = timedelta(0),
     ) -> None:
+        if history < timedelta(0):
+            raise ValueError("history must not be negative")
+        if history and capture is not None:
+            raise ValueError("history is the built-in meter's; a capture has none")
         self.host = host
         self.requested_port = port
         self.capture = capture
         self.cadence = cadence
         self.seed = seed
         self.start_time = start_time
+        self.history = history
         self.frames_sent = 0
+        self.frames_replayed = 0
         self._server: asyncio.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
+        # With a history, the first client is handed to the stream, which replays it first.
+        self._first_client: asyncio.Future[asyncio.StreamWriter] | None = None
 
     @property
     def port(self) -> int:
@@ -286,6 +376,8 @@ class HanSimulator:
             raise ConnectionFailedError(
                 f"cannot listen on {self.host}:{self.requested_port}: {err.strerror or err}"
             ) from err
+        if self.history:
+            self._first_client = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._stream(), name="han-simulator")
 
     async def stop(self) -> None:
@@ -300,6 +392,9 @@ class HanSimulator:
         for writer in list(self._clients):
             writer.close()
         self._clients.clear()
+        first = self._first_client
+        if first is not None and first.done() and not first.cancelled():
+            first.result().close()  # in case it was stopped before its replay was sent
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=5)
         if self._server is not None:
@@ -310,7 +405,10 @@ class HanSimulator:
         handler = asyncio.current_task()
         assert handler is not None
         self._handlers.add(handler)
-        self._clients.add(writer)
+        if self._first_client is not None and not self._first_client.done():
+            self._first_client.set_result(writer)
+        else:
+            self._clients.add(writer)
         try:
             while await reader.read(1024):  # ignore input; notice the disconnect
                 pass
@@ -326,25 +424,50 @@ class HanSimulator:
     def _scale(self) -> float:
         return FAST_TIME_SCALE if self.cadence is Cadence.FAST else 1.0
 
-    def _units(self) -> Iterator[tuple[float, bytes]]:
+    def _capture_units(self, capture: bytes) -> Iterator[tuple[float, bytes]]:
         """(real seconds to wait before sending, bytes) forever."""
         pause = TICK.total_seconds() / self._scale()
-        if self.capture is not None:
-            units = split_capture(self.capture)
-            while True:
-                for unit in units:
-                    yield pause, unit
-        start = self.start_time or datetime.now(UTC)
-        meter = AidonNoMeter(start, seed=self.seed)
+        units = split_capture(capture)
+        while True:
+            for unit in units:
+                yield pause, unit
+
+    def _meter_units(self, meter: AidonNoMeter) -> Iterator[tuple[float, bytes]]:
+        pause = TICK.total_seconds() / self._scale()
         first = True
         for _, frame in meter.frames():
             yield (0.0 if first else pause), frame
             first = False
 
+    async def _replay(self, meter: AidonNoMeter, writer: asyncio.StreamWriter) -> None:
+        """Send the first client the meter's past at once, then let it join the live stream."""
+        frames = meter.replay(self.history)
+        self.frames_replayed = len(frames)
+        if writer.is_closing():
+            return
+        writer.write(b"".join(frame for _, frame in frames))
+        try:
+            await writer.drain()  # a long past must not count as a client that does not read
+        except ConnectionError:
+            return
+        self._clients.add(writer)
+
     async def _stream(self) -> None:
+        if self.capture is not None:
+            units = self._capture_units(self.capture)
+        elif self._first_client is not None:
+            # The live start is the first connection (unless `start_time` fixes it).
+            writer = await self._first_client
+            meter = AidonNoMeter(self.start_time or datetime.now(UTC), seed=self.seed)
+            await self._replay(meter, writer)
+            units = self._meter_units(meter)
+        else:
+            units = self._meter_units(
+                AidonNoMeter(self.start_time or datetime.now(UTC), seed=self.seed)
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time()
-        for pause, data in self._units():
+        for pause, data in units:
             deadline += pause
             await asyncio.sleep(max(0.0, deadline - loop.time()))
             for writer in list(self._clients):
