@@ -17,7 +17,6 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
-from custom_components.amshan_corus.capacity import CAPACITY_SENSORS
 from custom_components.amshan_corus.const import CONF_TOPICS, Connection
 from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter
 from tests.conftest import meter_entry, setup_entry, unload_entry
@@ -31,9 +30,22 @@ def utc(*fields: int) -> datetime:
     return datetime(*fields, tzinfo=UTC)  # type: ignore[misc]
 
 
+SENSORS = (
+    "capacity_energy_this_hour",
+    "capacity_estimated_hour",
+    "capacity_peaks_mean",
+    "capacity_step",
+    "capacity_headroom",
+    "capacity_peak_1",
+    "capacity_peak_2",
+    "capacity_peak_3",
+    "capacity_peak_1_hour",
+)
+
+
 def sensors(hass: HomeAssistant) -> dict[str, str | None]:
-    """Every capacity sensor's state."""
-    return {d.key: value_of(hass, d.key) for d in CAPACITY_SENSORS}
+    """The state of each capacity sensor of Norway's rule."""
+    return {key: value_of(hass, key) for key in SENSORS}
 
 
 class Meter:
@@ -366,5 +378,102 @@ async def test_duplicated_and_repeated_list_3(
         "capacity_peak_2": "1.050",
         "capacity_peak_3": "unknown",
         "capacity_peak_1_hour": "2026-01-13T22:00:00+00:00",
+    }
+    await unload_entry(hass, meter.entry)
+
+
+async def test_restart_mid_hour_continues_the_hour(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """Unload and set up again mid-hour: the running hour goes on from the Store.
+
+    - 09:00Z (10-11 Oslo, 13 January): 2.4 kW; restart between 09:28 and 09:32 (power every
+      4 minutes, so no gap over 5 minutes): 28 min = 1.120 kWh before, 32 min = 1.280 after,
+      not 1.120 + 1.280. The registers say 2.40: the peak is 2.400.
+    - 10:00Z: 3.00 kWh by the registers; a restart from 10:21 to 10:44 leaves a 24-minute hole
+      in the power readings: the hour's energy is unknown (never counted low) until the
+      11:00Z list 3 makes it exact: 3.000, the day's peak.
+    """
+    meter = Meter(hass, freezer, utc(2026, 1, 13, 9))
+    await meter.start(utc(2026, 1, 13, 9))
+    every = timedelta(minutes=4)
+    await meter.hour(utc(2026, 1, 13, 9), 2400, every=every, until=utc(2026, 1, 13, 9, 29))
+    assert value_of(hass, "capacity_energy_this_hour") == "1.120"
+    freezer.move_to(utc(2026, 1, 13, 9, 29))
+    await unload_entry(hass, meter.entry)
+    freezer.move_to(utc(2026, 1, 13, 9, 31))
+    await setup_entry(hass, meter.entry)
+    assert value_of(hass, "capacity_energy_this_hour") == "1.120"  # as of 09:28
+    for minute in range(32, 60, 4):
+        await meter.send(utc(2026, 1, 13, 9, minute))
+        if minute == 32:
+            assert value_of(hass, "capacity_energy_this_hour") == "1.280"
+    await meter.hour(utc(2026, 1, 13, 10), 3000, every=every, until=utc(2026, 1, 13, 10, 21))
+    assert value_of(hass, "capacity_peak_1") == "2.400"
+    assert value_of(hass, "capacity_energy_this_hour") == "1.000"  # 20 min at 3 kW
+    await unload_entry(hass, meter.entry)
+    freezer.move_to(utc(2026, 1, 13, 10, 40))
+    await setup_entry(hass, meter.entry)
+    for minute in range(44, 60, 4):
+        await meter.send(utc(2026, 1, 13, 10, minute))
+    assert value_of(hass, "capacity_energy_this_hour") == "unknown"
+    assert value_of(hass, "capacity_estimated_hour") == "unknown"
+    assert value_of(hass, "capacity_headroom") == "unknown"
+    assert value_of(hass, "capacity_peak_1") == "2.400"
+    await meter.hour(utc(2026, 1, 13, 11), 0)
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == {
+        "capacity_peaks_mean": "1.000",  # 3 / 3
+        "capacity_step": "1",
+        "capacity_peak_1": "3.000",
+        "capacity_peak_2": "unknown",  # 2.400 is on the same day
+        "capacity_peak_3": "unknown",
+        "capacity_peak_1_hour": "2026-01-13T10:00:00+00:00",
+    }
+    await unload_entry(hass, meter.entry)
+
+
+async def test_a_whole_month_by_hand(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """January 2026 hour by hour (list 3 only, the registers make every hour), then the
+    headroom in its last hour.
+
+    Every hour uses 1.00 kWh except (UTC starts, Oslo = UTC+1):
+    - 31 Dec 22:00Z (23:00, 31 December): 9.00: December's, not January's.
+    - 7 Jan 16:00Z 4.20 and 17:00Z 4.80: one day, 4.800 counts.
+    - 12 Jan 07:00Z: 3.90.
+    - 14 Jan 23:00Z (00:00, 15 January) 4.60 and 15 Jan 08:00Z 4.40: both on the 15th in Oslo
+      (on two UTC days), so 4.600 counts and 4.40 does not.
+    Peaks 4.800 + 4.600 + 3.900 = 13.3 kW: mean 4.433, step 2 (6 <= 13.3 < 15).
+    Last hour, 31 Jan 22:00Z (23-24 Oslo): 1.2 kW, power every 3 min, 30 min in: 0.600 kWh
+    used, 1.200 expected. Step 2 holds while 4.8 + 4.6 + V < 15 (V beats 31 January's 1.00
+    and 3.90): V up to 5.599 kWh, 4.999 kWh more in the half hour left: 9.998 kW.
+    """
+    first = utc(2025, 12, 31, 22)
+    meter = Meter(hass, freezer, first)
+    await meter.start(first)
+    special = {
+        first: 9000,
+        utc(2026, 1, 7, 16): 4200,
+        utc(2026, 1, 7, 17): 4800,
+        utc(2026, 1, 12, 7): 3900,
+        utc(2026, 1, 14, 23): 4600,
+        utc(2026, 1, 15, 8): 4400,
+    }
+    start = first
+    while start < utc(2026, 1, 31, 22):
+        await meter.hour(start, special.get(start, 1000))
+        start += HOUR
+    await meter.hour(start, 1200, every=timedelta(minutes=3), until=start + timedelta(minutes=31))
+    assert sensors(hass) == {
+        "capacity_energy_this_hour": "0.600",
+        "capacity_estimated_hour": "1.200",
+        "capacity_peaks_mean": "4.433",
+        "capacity_step": "2",
+        "capacity_headroom": "9.998",
+        "capacity_peak_1": "4.800",
+        "capacity_peak_2": "4.600",
+        "capacity_peak_3": "3.900",
+        "capacity_peak_1_hour": "2026-01-07T17:00:00+00:00",
     }
     await unload_entry(hass, meter.entry)

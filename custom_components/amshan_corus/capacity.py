@@ -55,6 +55,7 @@ class CapacityFeed:
         self._seen: dict[str, MeterValue] = {}
         self._clock_offset: timedelta | None = None
         self._last_clock: datetime | None = None
+        self._snapshot: CapacitySnapshot | None = None
 
     async def async_load(self) -> None:
         """Restore the saved tracker; a state it cannot read starts a fresh one."""
@@ -93,7 +94,14 @@ class CapacityFeed:
         register = None if repeated else fresh.get(_REGISTER_KEY)
         if register is not None and isinstance(register.value, int | Decimal):
             self.tracker.add_register(moment, register.value, register.unit or "kWh")
+        self._snapshot = None
         self._store.async_delay_save(lambda: self.tracker.to_dict(), SAVE_DELAY)
+
+    def snapshot(self) -> CapacitySnapshot:
+        """The tracker's snapshot, worked out once per message for all the sensors."""
+        if self._snapshot is None:
+            self._snapshot = self.tracker.snapshot()
+        return self._snapshot
 
     def _take_clock(self, clock: MeterValue) -> bool:
         """Take the meter clock's offset; False when the clock is not later than the last one.
@@ -237,4 +245,4 @@ class CapacitySensor(AmshanCorusEntity, SensorEntity):
     @property
     @override
     def native_value(self) -> Decimal | int | datetime | None:
-        return self.entity_description.value_fn(self._feed.tracker.snapshot())
+        return self.entity_description.value_fn(self._feed.snapshot())
