@@ -1,4 +1,11 @@
-"""Diagnostics: redacted entry, the merged meter state, counters and the last raw messages."""
+"""Diagnostics: redacted entry, the merged meter state, counters and the last raw messages.
+
+`insight` shows the derived state a person debugging statistics needs: for a HAN meter the
+capacity tracker (its counters, the live period, the month's peaks) and the hourly importer
+(per series: last booked hour, rows imported, missed hours, what became of each reading); for
+a Corus converter the hourly backfill (last record imported, rows, last error, per series).
+Statistic ids are left out: they carry the meter's id.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,8 @@ from homeassistant.const import CONF_HOST, CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_TOPICS
-from .coordinator import AmshanCorusConfigEntry
+from .coordinator import AmshanCorusConfigEntry, CorusCoordinator, HanCoordinator
+from .insight.capacity import CapacityTracker, Peak
 from .protocol.han.obis import MBUS_VALUE_NAMES
 
 # Identifiers of a person's installation: keys, passwords, where it is, which meter it is.
@@ -66,10 +74,51 @@ async def async_get_config_entry_diagnostics(
             TO_REDACT | {key for key in values if _is_identifier(key)},
         ),
         "counters": {key: _jsonable(value) for key, value in stats.items()},
+        "insight": _insight(coordinator),
         "raw_messages": [
             {"received": when.isoformat(), "hex": _redacted_hex(message, identifiers)}
             for when, message in raw
         ],
+    }
+
+
+def _insight(coordinator: HanCoordinator | CorusCoordinator) -> dict[str, Any]:
+    if isinstance(coordinator, CorusCoordinator):
+        return {"backfill": coordinator.backfill.diagnostics()}
+    feed = coordinator.capacity  # None until the sensor platform has set it up
+    return {
+        "capacity": None if feed is None else _capacity(feed.tracker),
+        "hourly": coordinator.hourly.diagnostics(),
+    }
+
+
+def _capacity(tracker: CapacityTracker) -> dict[str, Any]:
+    """What the capacity sensors are computed from, at the latest reading's time."""
+    snapshot = tracker.snapshot()
+    month = snapshot.month
+
+    def peak(item: Peak) -> dict[str, Any]:
+        return {
+            "start": item.start.isoformat(),
+            "value_kw": str(item.value_kw),
+            "energy_kwh": str(item.energy_kwh),
+            "exact": item.exact,
+        }
+
+    return {
+        "counts": dict(sorted(tracker.counts.items())),
+        "period_start": snapshot.period_start.isoformat(),
+        "period_counts": snapshot.period_counts,
+        "energy_so_far_kwh": _jsonable(snapshot.energy_so_far_kwh),
+        "estimated_energy_kwh": _jsonable(snapshot.estimated_energy_kwh),
+        "previous_period_kwh": _jsonable(snapshot.previous_period_kwh),
+        "previous_period_exact": snapshot.previous_period_exact,
+        "month": {
+            "month": month.month.isoformat(),
+            "peaks": [peak(item) for item in month.peaks],
+            "mean_kw": str(month.mean_kw),
+            "step_from_zero": month.step,
+        },
     }
 
 

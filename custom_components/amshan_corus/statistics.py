@@ -5,6 +5,11 @@ The sensors' statistics book a register when it arrives, an hour late for hourly
 to `insight.hourly.HourlyStatistics` and imports its rows with `async_add_external_statistics`
 as `amshan_corus:<device key>_<reading>`. Each series is seeded from its last imported row
 (`get_last_statistics`), so a restart continues the sum instead of counting anything twice.
+
+`CorusBackfill` imports a Corus converter's hourly database the same way: the indexes of the
+90/92-byte records as registers, or, for converters whose 52-byte records carry no index, each
+hour's consumption as an increment (`CORUS_INCREMENT_SERIES`: `sum` is the running total of
+the hourly consumptions, and so is `state`). Both keep counters for diagnostics.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from homeassistant.components.recorder.models import StatisticMeanType
 from homeassistant.components.recorder.statistics import (
@@ -29,7 +34,9 @@ from homeassistant.util.unit_conversion import EnergyConverter, VolumeConverter
 
 from .const import CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS, DOMAIN, LOGGER
 from .insight.common import REGISTER_UNITS
-from .insight.hourly import HourlyConfig, HourlyState, HourlyStatistics
+from .insight.hourly import HourlyConfig, HourlyState, HourlyStatistics, HourlyUpdate
+from .protocol.corus.databases import get_layout
+from .protocol.corus.errors import CorusError
 
 if TYPE_CHECKING:
     from homeassistant.components.recorder.models import StatisticData, StatisticMetaData
@@ -52,6 +59,13 @@ CORUS_SERIES: Final = {
     "index_converted": "Converted volume (hourly)",
     "index_unconverted": "Unconverted volume (hourly)",
 }
+# The 52-byte hourly layout has no index: its consumptions are summed instead. Other ids than
+# the index series, because their `state` is a running total, not the converter's index.
+CORUS_INCREMENT_SERIES: Final = {
+    "consumption_converted_hourly": "Converted volume (hourly)",
+    "consumption_unconverted_hourly": "Unconverted volume (hourly)",
+}
+_HOUR: Final = timedelta(hours=1)
 HOURLY_SERIES: Final = {
     "active_power_import_total": _Series("Energy import (meter hour)"),
     "active_power_export_total": _Series("Energy export (meter hour)"),
@@ -64,6 +78,43 @@ def statistic_id(device_key: str, key: str) -> str:
     return f"{DOMAIN}:{slugify(f'{device_key}_{key}')}"
 
 
+class SeriesImport:
+    """One imported series: its engine and what it did since setup, for diagnostics."""
+
+    def __init__(self, engine: HourlyStatistics) -> None:
+        self.engine = engine
+        self.rows = 0
+        self.missed_hours = 0  # clock hours between imported rows that got no row
+
+    def add(
+        self, moment: datetime, value: Decimal, *, increment: bool = False
+    ) -> list[StatisticData]:
+        """Feed one observation; returns the rows to import, as `StatisticData`."""
+        previous = self.engine.state.last_start
+        if increment:
+            update: HourlyUpdate = self.engine.add_increment(moment, value)
+        else:
+            update = self.engine.add(moment, value)
+        for row in update.rows:
+            if previous is not None:
+                self.missed_hours += max(int((row.start - previous) / _HOUR) - 1, 0)
+            previous = row.start
+        self.rows += len(update.rows)
+        return cast("list[StatisticData]", [row.as_statistic_data() for row in update.rows])
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Where the series stands and what became of its observations."""
+        state = self.engine.state
+        return {
+            "last_start": _iso(state.last_start),
+            "last_sum": str(state.last_sum),
+            "pending_start": _iso(state.pending_start),
+            "rows_imported": self.rows,
+            "missed_hours": self.missed_hours,
+            "outcomes": {str(outcome): n for outcome, n in sorted(self.engine.counts.items())},
+        }
+
+
 class HourlyImporter:
     """Books a meter's hourly registers at the meter's hour; one per HAN entry."""
 
@@ -71,7 +122,7 @@ class HourlyImporter:
         self.hass = hass
         self.entry = entry
         self.device_key = device_key
-        self._engines: dict[str, HourlyStatistics] = {}
+        self._series: dict[str, SeriesImport] = {}
         self._queue: deque[tuple[str, datetime, Decimal, str]] = deque()
         self._draining = False
 
@@ -101,27 +152,31 @@ class HourlyImporter:
         try:
             while self._queue:
                 key, moment, value, unit = self._queue.popleft()
-                engine = self._engines.get(key) or await self._async_engine(key, unit)
-                update = engine.add(moment, value)
-                if update.rows:
+                series = self._series.get(key) or await self._async_series(key, unit)
+                if rows := series.add(moment, value):
                     async_add_external_statistics(
                         self.hass,
-                        self._metadata(key, engine.config.output_unit),
-                        cast(
-                            "list[StatisticData]", [row.as_statistic_data() for row in update.rows]
-                        ),
+                        self._metadata(key, series.engine.config.output_unit),
+                        rows,
                     )
         finally:
             self._draining = False
 
-    async def _async_engine(self, key: str, unit: str) -> HourlyStatistics:
-        """The engine of `key`, continuing from its last imported row."""
+    async def _async_series(self, key: str, unit: str) -> SeriesImport:
+        """The series of `key`, continuing from its last imported row."""
         config = HourlyConfig.gas() if HOURLY_SERIES[key].gas else HourlyConfig.electricity(unit)
         if config.unit != unit:
             config = HourlyConfig(unit=unit, tolerance=config.tolerance)
         ident = statistic_id(self.device_key, key)
-        engine = self._engines[key] = await _async_seeded(self.hass, ident, config)
-        return engine
+        series = self._series[key] = SeriesImport(await _async_seeded(self.hass, ident, config))
+        return series
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Each series' state and counters, and how many readings wait to be booked."""
+        return {
+            "queued": len(self._queue),
+            "series": {key: series.diagnostics() for key, series in sorted(self._series.items())},
+        }
 
     def _metadata(self, key: str, unit: str) -> StatisticMetaData:
         return _metadata(
@@ -132,11 +187,12 @@ class HourlyImporter:
 
 
 class CorusBackfill:
-    """Imports a Corus converter's hourly database (converted and unconverted indexes).
+    """Imports a Corus converter's hourly database: indexes, or hourly consumptions (52 bytes).
 
     Each run reads from the last imported record onward: at most `days` back the first time
     (the entry's `backfill_days` option, 31 by default), and at most `max_hours` records a run,
-    so a long gap is caught up over a few polls.
+    so a long gap is caught up over a few polls. A window that books nothing (the converter was
+    off, or its history is shorter) is stepped over instead of being asked for again.
     """
 
     def __init__(
@@ -153,51 +209,105 @@ class CorusBackfill:
         self.device_key = device_key
         self.days = days or int(entry.options.get(CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS))
         self.max_hours = max_hours
-        self._engines: dict[str, HourlyStatistics] = {}
+        self._series: dict[str, SeriesImport] = {}
         self._resume: datetime | None = None
+        self.layout: str | None = None  # of the last records read
+        self.rows_imported = 0
+        self.last_run: datetime | None = None
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
 
     async def async_run(self, client: CorusClient, now: datetime | None = None) -> int:
-        """Read and import the next records (up to `now`); returns how many rows were imported."""
+        """Read and import the next records (up to `now`); returns how many rows were imported.
+
+        A `CorusError` is recorded (diagnostics) and raised again.
+        """
         if "recorder" not in self.hass.config.components:
             return 0
-        for key in CORUS_SERIES:
-            if key not in self._engines:
-                ident = statistic_id(self.device_key, key)
-                self._engines[key] = await _async_seeded(self.hass, ident, HourlyConfig.gas())
         now = now or dt_util.utcnow()
-        starts = [engine.state.last_start for engine in self._engines.values()]
-        known = [start for start in starts if start is not None]
-        # A series seeded from a row re-reads that row's record (a duplicate, not booked).
-        if self._resume is not None:
-            since = self._resume
-        elif len(known) == len(starts):
-            since = min(known)
-        else:
-            since = now - timedelta(days=self.days)
+        self.last_run = now
+        try:
+            imported = await self._async_import(client, now)
+        except CorusError as err:
+            self.last_error, self.last_error_at = str(err), now
+            raise
+        self.rows_imported += imported
+        return imported
+
+    async def _async_import(self, client: CorusClient, now: datetime) -> int:
+        for key in (*CORUS_SERIES, *CORUS_INCREMENT_SERIES):
+            if key not in self._series:
+                ident = statistic_id(self.device_key, key)
+                engine = await _async_seeded(self.hass, ident, HourlyConfig.gas())
+                self._series[key] = SeriesImport(engine)
+        since = self._since(now)
         until = since + timedelta(hours=self.max_hours)
         records = await client.read_database("hourly", since, min(until, now))
-        # An empty window (the converter was off, or its history is shorter) is stepped over.
-        self._resume = until if not records and until < now else None
-        rows: dict[str, list[StatisticData]] = {key: [] for key in CORUS_SERIES}
+        rows: dict[str, list[StatisticData]] = {key: [] for key in self._series}
         for record in sorted(records, key=_end_date):
             end = record.values.get("end_date")
             if not isinstance(end, datetime):
                 continue
-            for key, engine in self._engines.items():
+            self.layout = record.layout
+            increment = not _has_indexes(record)
+            for key in CORUS_INCREMENT_SERIES if increment else CORUS_SERIES:
                 value = record.values.get(key)
                 if isinstance(value, Decimal):
-                    update = engine.add(end, value)
-                    rows[key].extend(
-                        cast("StatisticData", row.as_statistic_data()) for row in update.rows
-                    )
+                    rows[key] += self._series[key].add(end, value, increment=increment)
+        # Nothing new in a window that is over: the next run asks for the one after it.
+        booked = sum(len(data) for data in rows.values())
+        self._resume = until if not booked and until < now else None
         for key, data in rows.items():
             if data:
                 ident = statistic_id(self.device_key, key)
-                name = f"{self.entry.title} {CORUS_SERIES[key]}"
+                name = CORUS_SERIES.get(key) or CORUS_INCREMENT_SERIES[key]
                 async_add_external_statistics(
-                    self.hass, _metadata(ident, name, UnitOfVolume.CUBIC_METERS), data
+                    self.hass,
+                    _metadata(ident, f"{self.entry.title} {name}", UnitOfVolume.CUBIC_METERS),
+                    data,
                 )
-        return sum(len(data) for data in rows.values())
+        return booked
+
+    def _since(self, now: datetime) -> datetime:
+        """Where the next read starts: the last imported record (re-read, a duplicate)."""
+        if self._resume is not None:
+            return self._resume
+        resumes = []
+        for group in (CORUS_SERIES, CORUS_INCREMENT_SERIES):
+            starts = [self._series[key].engine.state.last_start for key in group]
+            if known := [start for start in starts if start is not None]:
+                resumes.append(min(known))
+        return max(resumes, default=now - timedelta(days=self.days))
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Where the backfill stands: last record imported, rows, last error, per series."""
+        ends = [
+            series.engine.state.last_start + _HOUR
+            for series in self._series.values()
+            if series.engine.state.last_start is not None
+        ]
+        return {
+            "days": self.days,
+            "max_hours": self.max_hours,
+            "layout": self.layout,
+            "last_run": _iso(self.last_run),
+            "last_record_end": _iso(max(ends, default=None)),
+            "resume_from": _iso(self._resume),
+            "rows_imported": self.rows_imported,
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_at),
+            "series": {key: series.diagnostics() for key, series in self._series.items()},
+        }
+
+
+def _has_indexes(record: DatabaseRecord) -> bool:
+    """Whether the record's layout carries the indexes (90/92 bytes) or only consumptions."""
+    layout = get_layout("hourly", len(record.raw))
+    return layout is None or any(spec.name in CORUS_SERIES for spec in layout.fields)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _end_date(record: DatabaseRecord) -> datetime:
