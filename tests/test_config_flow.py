@@ -44,6 +44,7 @@ from custom_components.amshan_corus.const import (
     DOMAIN,
     Connection,
 )
+from custom_components.amshan_corus.insight.tariffs import RuleProblem
 from custom_components.amshan_corus.protocol.corus.client import CorusClient
 from custom_components.amshan_corus.protocol.corus.firmware import PARAMETER_MAP_VERSION
 from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator, SimulatorFaults
@@ -927,7 +928,13 @@ async def test_han_options_set_the_scale_factors_and_reload(
     assert len(mock_setup_entry.mock_calls) == 1
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["scale_factors", "capacity_tariff"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "scale_factors"}
+    )
     assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "scale_factors"
     assert set(map(str, result["data_schema"].schema)) == {
         CONF_SCALE_CURRENT,
         CONF_SCALE_POWER,
@@ -1003,6 +1010,10 @@ def test_translations_cover_the_flow(language: str) -> None:
     for step_id, step in config["step"].items():
         # Every field explains itself (quality scale: config-flow uses data_description).
         assert set(step.get("data", {})) == set(step.get("data_description", {})), step_id
-    options = strings["options"]["step"]["init"]
-    assert set(options["data"]) == set(options["data_description"])
+    options = strings["options"]
+    assert set(options["step"]) == {"init", "scale_factors", "capacity_tariff", "capacity_custom"}
+    assert set(options["step"]["init"]["menu_options"]) == {"scale_factors", "capacity_tariff"}
+    for step_id, step in options["step"].items():
+        assert set(step.get("data", {})) == set(step.get("data_description", {})), step_id
+    assert set(options["error"]) == {problem.value for problem in RuleProblem}
     assert set(strings["selector"]["parity"]["options"]) == {"N", "E", "O"}

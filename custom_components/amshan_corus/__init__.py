@@ -38,3 +38,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry)
     from .const import PLATFORMS  # noqa: PLC0415 - see the module docstring
 
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) -> None:
+    """Delete what the entry kept beside its entities: the capacity tracker's saved state."""
+    from .capacity import async_remove_capacity_state  # noqa: PLC0415 - see the module docstring
+
+    await async_remove_capacity_state(hass, entry.entry_id)

@@ -3,14 +3,18 @@
 One `CapacityTracker` (insight/capacity.py) per HAN entry is fed from what the coordinator
 publishes: import power and the import register, stamped with the meter's clock (the offset of
 the last message carrying `meter_datetime` is applied to messages without one, so one clock
-stamps everything). Its state is saved with a delayed `Store` and restored at setup. Rules are
-Norway's (3 daily peaks a month, steps 0-2-5-10... kW); choosing other rules is not offered yet.
+stamps everything). Its state is saved with a delayed `Store` and restored at setup.
+
+The rules come from the entry's options (insight/tariffs.py; Norway's by default). Restoring
+the state under rules changed since re-values the month. Only the sensors the rules give
+meaning to are made (a step needs step limits, a cost needs prices); capacity entities the
+rules no longer have (all of them with the tariff `off`) are removed from the registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, override
@@ -24,14 +28,16 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import UnitOfEnergy, UnitOfPower
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, LOGGER
+from .const import CONF_CAPACITY_RULES, CONF_CAPACITY_TARIFF, DOMAIN, LOGGER
 from .coordinator import AmshanCorusConfigEntry, HanCoordinator, MeterData, MeterValue
 from .entity import AmshanCorusEntity
-from .insight.capacity import CapacitySnapshot, CapacityTracker
+from .insight.capacity import CapacityRules, CapacitySnapshot, CapacityTracker
 from .insight.common import InsightError
+from .insight.tariffs import Tariff, TariffError, resolve_tariff
 
 STORAGE_VERSION: Final = 1
 SAVE_DELAY: Final = 60  # seconds: at most one write a minute while readings stream in
@@ -39,18 +45,25 @@ _POWER_KEY: Final = "active_power_import"
 _REGISTER_KEY: Final = "active_power_import_total"
 _CLOCK_KEY: Final = "meter_datetime"
 _KWH: Final = Decimal("0.001")
+_CENT: Final = Decimal("0.01")
+
+
+def _storage_key(entry_id: str) -> str:
+    return f"{DOMAIN}.capacity.{entry_id}"
 
 
 class CapacityFeed:
     """The tracker of one HAN entry, fed by the coordinator and persisted in a Store."""
 
-    def __init__(self, hass: HomeAssistant, coordinator: HanCoordinator) -> None:
+    def __init__(
+        self, hass: HomeAssistant, coordinator: HanCoordinator, rules: CapacityRules
+    ) -> None:
         self.hass = hass
         self.coordinator = coordinator
         self.timezone = ZoneInfo(hass.config.time_zone)
-        self.tracker = CapacityTracker(timezone=self.timezone)
+        self.tracker = CapacityTracker(rules, self.timezone)
         self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.capacity.{coordinator.config_entry.entry_id}"
+            hass, STORAGE_VERSION, _storage_key(coordinator.config_entry.entry_id)
         )
         self._seen: dict[str, MeterValue] = {}
         self._clock_offset: timedelta | None = None
@@ -63,7 +76,8 @@ class CapacityFeed:
         if saved is None:
             return
         try:
-            self.tracker = CapacityTracker.from_dict(saved, timezone=self.timezone)
+            # Under the entry's rules: a month saved under other rules is re-valued.
+            self.tracker = CapacityTracker.from_dict(saved, self.tracker.rules, self.timezone)
         except InsightError as err:
             LOGGER.warning("Capacity state not restored, starting afresh: %s", err)
 
@@ -135,9 +149,24 @@ def _peak(rank: int) -> Callable[[CapacitySnapshot], Decimal | None]:
 
 @dataclass(frozen=True, kw_only=True)
 class CapacitySensorEntityDescription(SensorEntityDescription):
-    """A sensor computed from the tracker's snapshot."""
+    """A sensor computed from the tracker's snapshot, made when the rules give it meaning."""
 
     value_fn: Callable[[CapacitySnapshot], Decimal | int | datetime | None]
+    exists_fn: Callable[[CapacityRules], bool] = lambda _: True
+    last_reset_fn: Callable[[CapacitySnapshot, ZoneInfo], datetime] | None = None
+
+
+def _has_steps(rules: CapacityRules) -> bool:
+    return bool(rules.step_limits)
+
+
+def _has_price(rules: CapacityRules) -> bool:
+    return rules.step_prices is not None or rules.price_per_kw is not None
+
+
+def _month_start(snapshot: CapacitySnapshot, timezone: ZoneInfo) -> datetime:
+    month = snapshot.month.month
+    return datetime(month.year, month.month, 1, tzinfo=timezone)
 
 
 _ENERGY: dict[str, Any] = {
@@ -176,11 +205,13 @@ CAPACITY_SENSORS: tuple[CapacitySensorEntityDescription, ...] = (
         translation_key="capacity_step",
         # Grid companies number the steps from 1 (step 1 is 0-2 kW).
         value_fn=lambda snap: None if snap.month.step is None else snap.month.step + 1,
+        exists_fn=_has_steps,
     ),
     CapacitySensorEntityDescription(
         key="capacity_headroom",
         translation_key="capacity_headroom",
         value_fn=lambda snap: _kwh(snap.headroom_kw),
+        exists_fn=_has_steps,
         **_POWER,
     ),
     *(
@@ -200,6 +231,19 @@ CAPACITY_SENSORS: tuple[CapacitySensorEntityDescription, ...] = (
         value_fn=lambda snap: snap.month.peaks[0].start if snap.month.peaks else None,
     ),
 )
+# What the month costs if it ended now. It may go down (an estimated hour replaced by the
+# register's exact one), and starts again each month: TOTAL with the month as last_reset,
+# the one state class HA accepts for MONETARY. The unit is set at creation.
+CAPACITY_COST = CapacitySensorEntityDescription(
+    key="capacity_cost",
+    translation_key="capacity_cost",
+    device_class=SensorDeviceClass.MONETARY,
+    state_class=SensorStateClass.TOTAL,
+    suggested_display_precision=2,
+    value_fn=lambda snap: None if snap.month.price is None else snap.month.price.quantize(_CENT),
+    exists_fn=_has_price,
+    last_reset_fn=_month_start,
+)
 
 
 async def async_setup_capacity(
@@ -207,14 +251,80 @@ async def async_setup_capacity(
     entry: AmshanCorusConfigEntry,
     coordinator: HanCoordinator,
 ) -> list[CapacitySensor]:
-    """Restore and start the entry's tracker; returns its sensors (to add now)."""
-    feed = CapacityFeed(hass, coordinator)
+    """Restore and start the entry's tracker; returns its sensors (to add now).
+
+    No tracker and no sensors with the tariff `off`, or with options that do not read (logged).
+    """
+    if (tariff := _entry_tariff(entry)) is None:
+        return []
+    rules = tariff.rules
+    descriptions = [] if rules is None else _descriptions(hass, rules, tariff)
+    _remove_stale_entities(hass, entry, coordinator, {d.key for d in descriptions})
+    if rules is None:
+        return []
+    feed = CapacityFeed(hass, coordinator, rules)
     await feed.async_load()
     coordinator.capacity = feed
     # Registered before the sensors' own listeners, so the tracker is fed before they read it.
     entry.async_on_unload(coordinator.async_add_listener(feed.async_update))
     entry.async_on_unload(_save_on_unload(hass, entry, feed))
-    return [CapacitySensor(coordinator, feed, description) for description in CAPACITY_SENSORS]
+    return [CapacitySensor(coordinator, feed, description) for description in descriptions]
+
+
+def _entry_tariff(entry: AmshanCorusConfigEntry) -> Tariff | None:
+    options = entry.options
+    try:
+        return resolve_tariff(options.get(CONF_CAPACITY_TARIFF), options.get(CONF_CAPACITY_RULES))
+    except TariffError as err:
+        LOGGER.warning("Capacity tariff options not usable, no capacity sensors: %s", err)
+        return None
+
+
+def _descriptions(
+    hass: HomeAssistant, rules: CapacityRules, tariff: Tariff
+) -> list[CapacitySensorEntityDescription]:
+    """The sensors `rules` give meaning to; the cost in the installation's currency only."""
+    currency = hass.config.currency
+    chosen = []
+    for description in (*CAPACITY_SENSORS, CAPACITY_COST):
+        if not description.exists_fn(rules):
+            continue
+        if description.device_class is SensorDeviceClass.MONETARY:
+            if tariff.currency not in (None, currency):
+                LOGGER.warning(
+                    "Capacity tariff %s is priced in %s, Home Assistant uses %s: no cost sensor",
+                    tariff.name,
+                    tariff.currency,
+                    currency,
+                )
+                continue
+            chosen.append(replace(description, native_unit_of_measurement=currency))
+            continue
+        chosen.append(description)
+    return chosen
+
+
+def _remove_stale_entities(
+    hass: HomeAssistant,
+    entry: AmshanCorusConfigEntry,
+    coordinator: HanCoordinator,
+    kept: set[str],
+) -> None:
+    """Remove this entry's capacity entities the chosen rules no longer have."""
+    registry = er.async_get(hass)
+    stale = {
+        f"{coordinator.device_key}_{d.key}"
+        for d in (*CAPACITY_SENSORS, CAPACITY_COST)
+        if d.key not in kept
+    }
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if entity.unique_id in stale:
+            registry.async_remove(entity.entity_id)
+
+
+async def async_remove_capacity_state(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete a removed entry's saved capacity state."""
+    await Store[dict[str, Any]](hass, STORAGE_VERSION, _storage_key(entry_id)).async_remove()
 
 
 def _save_on_unload(
@@ -246,3 +356,10 @@ class CapacitySensor(AmshanCorusEntity, SensorEntity):
     @override
     def native_value(self) -> Decimal | int | datetime | None:
         return self.entity_description.value_fn(self._feed.snapshot())
+
+    @property
+    @override
+    def last_reset(self) -> datetime | None:
+        if (reset_fn := self.entity_description.last_reset_fn) is None:
+            return None
+        return reset_fn(self._feed.snapshot(), self._feed.timezone)

@@ -26,6 +26,7 @@ from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -46,6 +47,8 @@ from .const import (
     CONF_AUTHENTICATION_KEY,
     CONF_BACKFILL_DAYS,
     CONF_BAUDRATE,
+    CONF_CAPACITY_RULES,
+    CONF_CAPACITY_TARIFF,
     CONF_CONNECTION,
     CONF_ENCRYPTION_KEY,
     CONF_PARITY,
@@ -68,6 +71,20 @@ from .const import (
     Connection,
 )
 from .coordinator import han_source_opener, security_keys
+from .insight.capacity import CapacityRules
+from .insight.tariffs import (
+    CUSTOM,
+    DEFAULT_TARIFF,
+    PERIOD_MINUTES,
+    TARIFF_NAMES,
+    InvalidRulesError,
+    TariffError,
+    format_number_list,
+    parse_number_list,
+    resolve_tariff,
+    rules_from_options,
+    rules_to_options,
+)
 from .protocol.corus.client import CorusClient
 from .protocol.corus.errors import (
     CorusAuthenticationError,
@@ -643,46 +660,215 @@ def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class AmshanCorusOptionsFlow(OptionsFlowWithReload):
-    """Poll interval (Corus) or per-quantity scale factors (HAN current-transformer meters).
+    """Poll interval (Corus); scale factors and the capacity tariff (HAN), from a menu.
 
     `OptionsFlowWithReload` reloads the entry when the options change, so the integration needs
-    no update listener (which would conflict with the reconfigure flow's reload).
+    no update listener (which would conflict with the reconfigure flow's reload). Each HAN step
+    saves the entry's options merged with its own, so one step never wipes another's.
     """
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show the tuning that applies to this kind of entry."""
+        """HAN: the menu; Corus: its one form."""
+        if self.config_entry.data[CONF_CONNECTION] in HAN_CONNECTIONS:
+            return self.async_show_menu(step_id="init", menu_options=_HAN_OPTION_STEPS)
         if user_input is not None:
             return self.async_create_entry(data=_clean_options(user_input))
-        if self.config_entry.data[CONF_CONNECTION] in HAN_CONNECTIONS:
-            scale = NumberSelector(
-                NumberSelectorConfig(min=0.001, max=100000, step="any", mode=NumberSelectorMode.BOX)
+        poll_default = int(DEFAULT_POLL_INTERVAL.total_seconds())
+        days = NumberSelector(
+            NumberSelectorConfig(
+                min=1,
+                max=MAX_BACKFILL_DAYS,
+                step=1,
+                unit_of_measurement="d",
+                mode=NumberSelectorMode.BOX,
             )
-            schema = vol.Schema(
-                {vol.Required(field, default=1.0): scale for field in _SCALE_FIELDS}
-            )
-        else:
-            poll_default = int(DEFAULT_POLL_INTERVAL.total_seconds())
-            days = NumberSelector(
-                NumberSelectorConfig(
-                    min=1,
-                    max=MAX_BACKFILL_DAYS,
-                    step=1,
-                    unit_of_measurement="d",
-                    mode=NumberSelectorMode.BOX,
-                )
-            )
-            schema = vol.Schema(
-                {
-                    vol.Required(
-                        CONF_POLL_INTERVAL, default=poll_default
-                    ): _poll_interval_selector(),
-                    vol.Required(CONF_BACKFILL_DAYS, default=DEFAULT_BACKFILL_DAYS): days,
-                }
-            )
+        )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_POLL_INTERVAL, default=poll_default): _poll_interval_selector(),
+                vol.Required(CONF_BACKFILL_DAYS, default=DEFAULT_BACKFILL_DAYS): days,
+            }
+        )
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
         )
+
+    async def async_step_scale_factors(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Per-quantity factors for meters behind current transformers."""
+        if user_input is not None:
+            return self._async_save(_clean_options(user_input))
+        scale = NumberSelector(
+            NumberSelectorConfig(min=0.001, max=100000, step="any", mode=NumberSelectorMode.BOX)
+        )
+        schema = vol.Schema({vol.Required(field, default=1.0): scale for field in _SCALE_FIELDS})
+        return self.async_show_form(
+            step_id="scale_factors",
+            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+        )
+
+    async def async_step_capacity_tariff(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Which capacity-tariff rules the sensors follow; `custom` opens the rules form."""
+        if user_input is not None:
+            name = user_input[CONF_CAPACITY_TARIFF]
+            if name == CUSTOM:
+                return await self.async_step_capacity_custom()
+            return self._async_save({CONF_CAPACITY_TARIFF: name}, drop=(CONF_CAPACITY_RULES,))
+        current = self.config_entry.options.get(CONF_CAPACITY_TARIFF, DEFAULT_TARIFF)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_CAPACITY_TARIFF, default=current): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(TARIFF_NAMES),
+                        translation_key=CONF_CAPACITY_TARIFF,
+                        mode=SelectSelectorMode.LIST,
+                    )
+                )
+            }
+        )
+        return self.async_show_form(step_id="capacity_tariff", data_schema=schema)
+
+    async def async_step_capacity_custom(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The rules field by field, first filled in from the tariff chosen so far."""
+        errors: dict[str, str] = {}
+        current = self._current_rules()
+        if user_input is not None:
+            try:
+                rules = rules_from_options(_custom_rules(user_input, current))
+            except InvalidRulesError as err:
+                errors[err.field if err.field in _CUSTOM_FIELDS else "base"] = err.problem.value
+            else:
+                return self._async_save(
+                    {CONF_CAPACITY_TARIFF: CUSTOM, CONF_CAPACITY_RULES: rules_to_options(rules)}
+                )
+            values = user_input
+        else:
+            values = _custom_form_values(current)
+        return self.async_show_form(
+            step_id="capacity_custom",
+            data_schema=self.add_suggested_values_to_schema(_custom_schema(), values),
+            errors=errors,
+        )
+
+    def _current_rules(self) -> CapacityRules:
+        """The entry's rules now (Norway's when the tariff is off or unreadable)."""
+        options = self.config_entry.options
+        try:
+            tariff = resolve_tariff(
+                options.get(CONF_CAPACITY_TARIFF), options.get(CONF_CAPACITY_RULES)
+            )
+        except TariffError:
+            return CapacityRules()
+        return tariff.rules or CapacityRules()
+
+    def _async_save(
+        self, changes: Mapping[str, Any], drop: tuple[str, ...] = ()
+    ) -> ConfigFlowResult:
+        options = {
+            key: value for key, value in self.config_entry.options.items() if key not in drop
+        }
+        return self.async_create_entry(data=options | dict(changes))
+
+
+_HAN_OPTION_STEPS = ["scale_factors", "capacity_tariff"]
+_CUSTOM_FIELDS = (
+    "peaks",
+    "one_per_day",
+    "period_minutes",
+    "months",
+    "weekdays",
+    "hours_from",
+    "hours_to",
+    "night_weight",
+    "night_from",
+    "night_to",
+    "step_limits",
+    "step_prices",
+    "price_per_kw",
+)
+_TEXT_LISTS = ("step_limits", "step_prices")
+
+
+def _custom_schema() -> vol.Schema:
+    """Numbers are free boxes: the rules' own checks give the specific, translated errors."""
+    whole = NumberSelector(NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX))
+    hour = NumberSelector(
+        NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="h")
+    )
+    decimal = NumberSelector(NumberSelectorConfig(step="any", mode=NumberSelectorMode.BOX))
+
+    def choice(key: str, options: list[str], *, multiple: bool = False) -> SelectSelector:
+        return SelectSelector(
+            SelectSelectorConfig(
+                options=options,
+                translation_key=key,
+                multiple=multiple,
+                mode=SelectSelectorMode.DROPDOWN,
+                sort=False,
+            )
+        )
+
+    return vol.Schema(
+        {
+            vol.Required("peaks"): whole,
+            vol.Required("one_per_day"): BooleanSelector(),
+            vol.Required("period_minutes"): choice(
+                "capacity_period", [str(minutes) for minutes in PERIOD_MINUTES]
+            ),
+            vol.Required("months"): choice(
+                "month", [str(month) for month in range(1, 13)], multiple=True
+            ),
+            vol.Required("weekdays"): choice(
+                "weekday", [str(day) for day in range(7)], multiple=True
+            ),
+            vol.Required("hours_from"): hour,
+            vol.Required("hours_to"): hour,
+            vol.Required("night_weight"): decimal,
+            vol.Required("night_from"): hour,
+            vol.Required("night_to"): hour,
+            vol.Optional("step_limits"): TextSelector(),
+            vol.Optional("step_prices"): TextSelector(),
+            vol.Optional("price_per_kw"): decimal,
+        }
+    )
+
+
+def _custom_form_values(rules: CapacityRules) -> dict[str, Any]:
+    """`rules` as the custom form shows them (selects take strings, lists are one line)."""
+    values = rules_to_options(rules)
+    form = {key: values[key] for key in _CUSTOM_FIELDS}
+    form["period_minutes"] = str(values["period_minutes"])
+    form["months"] = [str(month) for month in values["months"]]
+    form["weekdays"] = [str(day) for day in values["weekdays"]]
+    form["night_weight"] = float(rules.night_weight)
+    form["step_limits"] = format_number_list(rules.step_limits)
+    form["step_prices"] = format_number_list(rules.step_prices)
+    if rules.price_per_kw is None:
+        del form["price_per_kw"]
+    else:
+        form["price_per_kw"] = float(rules.price_per_kw)
+    return form
+
+
+def _custom_rules(user_input: Mapping[str, Any], current: CapacityRules) -> dict[str, Any]:
+    """The custom form's answers as the rules mapping `rules_from_options` checks.
+
+    Raises `InvalidRulesError` for a number list that does not read. Public holidays the
+    rules started from exclude (a preset's calendar) stay excluded: the form cannot show them.
+    """
+    rules: dict[str, Any] = {key: user_input.get(key) for key in _CUSTOM_FIELDS}
+    rules["period_minutes"] = int(user_input["period_minutes"])
+    for field in _TEXT_LISTS:
+        rules[field] = list(parse_number_list(str(user_input.get(field) or ""), field))
+    rules["step_prices"] = rules["step_prices"] or None
+    rules["excluded_dates"] = [day.isoformat() for day in sorted(current.excluded_dates)]
+    return rules
 
 
 def _clean_options(user_input: Mapping[str, Any]) -> dict[str, Any]:

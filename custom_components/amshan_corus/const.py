@@ -41,6 +41,8 @@ CONF_BACKFILL_DAYS: Final = "backfill_days"  # Corus: how far back the first hou
 CONF_SCALE_CURRENT: Final = "scale_current"  # current-transformer meters
 CONF_SCALE_POWER: Final = "scale_power"
 CONF_SCALE_ENERGY: Final = "scale_energy"
+CONF_CAPACITY_TARIFF: Final = "capacity_tariff"  # HAN: a name of insight.tariffs.TARIFF_NAMES
+CONF_CAPACITY_RULES: Final = "capacity_rules"  # HAN, with the tariff "custom": its rules mapping
 
 DEFAULT_BAUDRATE: Final = 2400
 BAUDRATES: Final = [2400, 9600, 19200, 38400, 57600, 115200]

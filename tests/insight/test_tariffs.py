@@ -210,7 +210,7 @@ CUSTOM_OPTIONS: dict[str, Any] = {
     "night_from": 22,
     "night_to": 6,
     "step_limits": ["0", "2.5", "5"],
-    "step_prices": ["100", "200", "350.50"],
+    "step_prices": ["100", "200", "350.5"],
     "price_per_kw": None,
     "excluded_dates": ["2026-12-24"],
 }

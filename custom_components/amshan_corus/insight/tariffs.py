@@ -238,14 +238,14 @@ def rules_to_options(rules: CapacityRules) -> dict[str, Any]:
         "weekdays": sorted(rules.weekdays if rules.weekdays is not None else ALL_WEEKDAYS),
         "hours_from": hours[0],
         "hours_to": hours[1],
-        "night_weight": str(rules.night_weight),
+        "night_weight": _text(rules.night_weight),
         "night_from": rules.night_hours[0],
         "night_to": rules.night_hours[1],
-        "step_limits": [str(limit) for limit in rules.step_limits],
+        "step_limits": [_text(limit) for limit in rules.step_limits],
         "step_prices": None
         if rules.step_prices is None
-        else [str(price) for price in rules.step_prices],
-        "price_per_kw": None if rules.price_per_kw is None else str(rules.price_per_kw),
+        else [_text(price) for price in rules.step_prices],
+        "price_per_kw": None if rules.price_per_kw is None else _text(rules.price_per_kw),
         "excluded_dates": [day.isoformat() for day in sorted(rules.excluded_dates)],
     }
 
@@ -344,8 +344,12 @@ def parse_number_list(text: str, field: str) -> tuple[Decimal, ...]:
 
 def format_number_list(numbers: Sequence[Decimal] | None) -> str:
     """The inverse of `parse_number_list`, for prefilling a form."""
-    # normalize + "f": `2` rather than `2.0` or `2E+1`, exact otherwise.
-    return ", ".join(format(number.normalize(), "f") for number in numbers or ())
+    return ", ".join(_text(number) for number in numbers or ())
+
+
+def _text(number: Decimal) -> str:
+    """`2` rather than `2.0` or `2E+1`, `0.5` rather than `0.50`; the same value."""
+    return format(number.normalize(), "f")
 
 
 def _number(value: object) -> Decimal | None:
