@@ -286,3 +286,30 @@ async def test_han_diagnostics_show_the_hourly_import_and_the_capacity_feed(
     assert capacity["period_start"] == "2020-01-21T19:00:00+00:00"
     assert capacity["energy_so_far_kwh"] == "0.000"
     assert capacity["estimated_energy_kwh"] == "0.280"  # list 3's 280 W for the whole hour
+
+
+async def test_a_52_byte_converter_is_backfilled_at_setup(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """Through the coordinator: the first poll imports the log of the last `backfill_days`."""
+    async with CorusSimulator("057", timezone=OSLO, speed=0.0, history_days=3) as simulator:
+        assert simulator.layouts["hourly"].length == 52  # this map's default
+        entry = corus_entry(**{CONF_BACKFILL_DAYS: 1})
+        entry.add_to_hass(hass)
+        hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_PORT: simulator.port}
+        )
+        await setup_entry(hass, entry)
+        imported = await rows(hass)
+        first = imported["consumption_converted_hourly"][0][0]
+        client = CorusClient("127.0.0.1", simulator.port, timezone=OSLO)
+        records = await client.read_database("hourly", first)
+        assert 23 <= len(records) <= 25  # a day of hours (the first may straddle the edge)
+        for key in CORUS_INCREMENT_SERIES:
+            assert imported[key] == running_sums(records, key)
+        backfill = (await async_get_config_entry_diagnostics(hass, entry))["insight"]["backfill"]
+        assert backfill["days"] == 1
+        assert backfill["layout"] == "HOURLY_DB_52"
+        assert backfill["rows_imported"] == 2 * len(records)
+        assert backfill["last_error"] is None
+        await hass.config_entries.async_unload(entry.entry_id)
