@@ -317,7 +317,11 @@ def _end_date(record: DatabaseRecord) -> datetime:
 
 async def _async_seeded(hass: HomeAssistant, ident: str, config: HourlyConfig) -> HourlyStatistics:
     """An engine for statistic `ident` continuing from its last imported row, if any."""
-    last = await get_instance(hass).async_add_executor_job(
+    recorder = get_instance(hass)
+    # Rows imported moments ago (an entry reloaded right after a list 3) may not be committed
+    # yet: unseen, the series would restart as a baseline and overwrite their sum.
+    await recorder.async_block_till_done()
+    last = await recorder.async_add_executor_job(
         get_last_statistics, hass, 1, ident, False, {"state", "sum"}
     )
     state = HourlyState()
