@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+import json
+from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -19,6 +21,7 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 
+from custom_components.amshan_corus import config_flow
 from custom_components.amshan_corus.capacity import CAPACITY_COST, CAPACITY_SENSORS
 from custom_components.amshan_corus.const import (
     CONF_CAPACITY_RULES,
@@ -31,7 +34,7 @@ from custom_components.amshan_corus.const import (
     DOMAIN,
     Connection,
 )
-from custom_components.amshan_corus.insight.tariffs import PRESETS, TARIFF_NAMES
+from custom_components.amshan_corus.insight.tariffs import PRESETS, TARIFF_NAMES, RuleProblem
 from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter
 from tests.conftest import AIDON_METER_ID, sensor_state, setup_entry, unload_entry
 
@@ -493,3 +496,25 @@ async def test_removing_the_entry_deletes_its_capacity_state(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+# ----------------------------------------------------------------------------- translations
+
+
+@pytest.mark.parametrize("language", ["en", "nb", "sv"])
+def test_every_choice_and_field_is_translated(language: str) -> None:
+    root = Path(config_flow.__file__).parent
+    strings = json.loads((root / "translations" / f"{language}.json").read_text("utf-8"))
+    selector = strings["selector"]
+    assert list(selector["capacity_tariff"]["options"]) == list(TARIFF_NAMES)
+    assert set(selector["capacity_period"]["options"]) == {"60", "15"}
+    assert list(selector["month"]["options"]) == [str(month) for month in range(1, 13)]
+    assert list(selector["weekday"]["options"]) == [str(day) for day in range(7)]
+    custom = strings["options"]["step"]["capacity_custom"]
+    form = {str(marker) for marker in config_flow._custom_schema().schema}
+    assert set(custom["data"]) == form
+    assert set(custom["data_description"]) == form
+    assert set(strings["options"]["error"]) == {problem.value for problem in RuleProblem}
+    assert strings["entity"]["sensor"]["capacity_cost"]["name"]
+    icons = json.loads((root / "icons.json").read_text("utf-8"))
+    assert icons["entity"]["sensor"]["capacity_cost"] == {"default": "mdi:cash-multiple"}

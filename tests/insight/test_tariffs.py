@@ -281,6 +281,7 @@ def test_numbers_are_accepted_as_well_as_text() -> None:
     [
         ({"peaks": 0}, "peaks", RuleProblem.INVALID_PEAKS),
         ({"peaks": 2.5}, "peaks", RuleProblem.INVALID_PEAKS),
+        ({"peaks": 101}, "peaks", RuleProblem.INVALID_PEAKS),
         ({"peaks": "three"}, "peaks", RuleProblem.INVALID_PEAKS),
         ({"one_per_day": "yes"}, "one_per_day", RuleProblem.INVALID_VALUE),
         ({"period_minutes": 30}, "period_minutes", RuleProblem.INVALID_PERIOD),
@@ -451,3 +452,46 @@ def test_old_states_without_a_period_are_hourly() -> None:
     assert restored.month_result(datetime(2026, 1, 15, tzinfo=UTC)) == tracker.month_result(
         datetime(2026, 1, 15, tzinfo=UTC)
     )
+
+
+_FIELDS = (
+    "peaks",
+    "one_per_day",
+    "period_minutes",
+    "months",
+    "weekdays",
+    "hours_from",
+    "hours_to",
+    "night_weight",
+    "night_from",
+    "night_to",
+    "step_limits",
+    "step_prices",
+    "price_per_kw",
+    "excluded_dates",
+)
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+    | st.decimals(allow_nan=True)
+)
+_junk = _scalars | st.lists(_scalars, max_size=4) | st.dictionaries(st.text(max_size=3), _scalars)
+
+
+@settings(max_examples=400)
+@given(st.dictionaries(st.sampled_from(_FIELDS), _junk))
+def test_any_mapping_gives_rules_or_a_named_error(options: dict[str, Any]) -> None:
+    """Hand-edited or corrupt options never raise anything but `InvalidRulesError`."""
+    problem: InvalidRulesError | None = None
+    try:
+        rules = rules_from_options(options)
+    except InvalidRulesError as err:
+        problem = err
+    if problem is None:
+        assert rules_from_options(rules_to_options(rules)) == rules
+    else:
+        assert problem.field in (*_FIELDS, "capacity_rules")
+        assert isinstance(problem.problem, RuleProblem)

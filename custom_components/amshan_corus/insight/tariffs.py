@@ -35,6 +35,7 @@ DEFAULT_TARIFF: Final = "norway"
 CUSTOM: Final = "custom"
 OFF: Final = "off"
 PERIOD_MINUTES: Final = (60, 15)
+MAX_PEAKS: Final = 100  # more than any tariff counts; keeps the headroom sums small
 # Holiday calendars are built for these years (a preset is a fixed value, not a clock).
 HOLIDAY_YEARS: Final = range(2020, 2061)
 
@@ -258,7 +259,7 @@ def rules_from_options(options: Mapping[str, Any]) -> CapacityRules:
     """
     default = CapacityRules()
     peaks = _whole(options, "peaks", default.peaks)
-    if peaks < 1:
+    if not 1 <= peaks <= MAX_PEAKS:
         raise InvalidRulesError("peaks", RuleProblem.INVALID_PEAKS, str(peaks))
     one_per_day = options.get("one_per_day", default.one_per_day)
     if not isinstance(one_per_day, bool):
@@ -295,11 +296,12 @@ def rules_from_options(options: Mapping[str, Any]) -> CapacityRules:
     price_per_kw = _decimal(options, "price_per_kw", None)
     if price_per_kw is not None and price_per_kw < 0:
         raise InvalidRulesError("price_per_kw", RuleProblem.NEGATIVE_PRICE)
+    days = options.get("excluded_dates") or []
+    if not isinstance(days, list | tuple):
+        raise InvalidRulesError("excluded_dates", RuleProblem.INVALID_VALUE, repr(days))
     try:
-        excluded = frozenset(
-            date.fromisoformat(str(day)) for day in options.get("excluded_dates") or ()
-        )
-    except (TypeError, ValueError) as err:
+        excluded = frozenset(date.fromisoformat(str(day)) for day in days)
+    except ValueError as err:
         raise InvalidRulesError("excluded_dates", RuleProblem.INVALID_VALUE, str(err)) from err
     try:
         return CapacityRules(
@@ -391,10 +393,9 @@ def _choice(
     value = options.get(field)
     if value is None:
         return None
-    try:
-        chosen = frozenset(_whole({field: item}, field, 0) for item in value)
-    except TypeError as err:
-        raise InvalidRulesError(field, RuleProblem.INVALID_VALUE, repr(value)) from err
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise InvalidRulesError(field, RuleProblem.INVALID_VALUE, repr(value))
+    chosen = frozenset(_whole({field: item}, field, 0) for item in value)
     if not chosen:
         raise InvalidRulesError(field, empty)
     if not chosen <= every:
@@ -420,6 +421,8 @@ def _decimals(
         return None
     if isinstance(value, str):
         return parse_number_list(value, field)
+    if not isinstance(value, list | tuple):
+        raise InvalidRulesError(field, RuleProblem.INVALID_NUMBER_LIST, repr(value))
     numbers = []
     for item in value:
         number = _number(item)
