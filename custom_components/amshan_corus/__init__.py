@@ -26,10 +26,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) 
     if isinstance(coordinator, CorusCoordinator):
         # Test before setup: an unreachable converter raises ConfigEntryNotReady (retried).
         await coordinator.async_config_entry_first_refresh()
-    else:
-        await coordinator.async_start()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if not isinstance(coordinator, CorusCoordinator):
+        # After the sensors: the capacity tracker listens to the first message too.
+        await coordinator.async_start()
     return True
 
 
