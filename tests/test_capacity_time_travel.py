@@ -15,6 +15,7 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
+import pytest
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.amshan_corus.const import CONF_TOPICS, Connection
@@ -63,9 +64,12 @@ class Meter:
         self.freezer.move_to(moment)
         await setup_entry(self.hass, self.entry)
 
-    async def send(self, moment: datetime, frame: bytes | None = None) -> None:
-        """The frame due at `moment` (list 3 on the hour, else power), or `frame`, at that time."""
-        self.freezer.move_to(moment)
+    async def send(
+        self, moment: datetime, frame: bytes | None = None, *, late: timedelta = timedelta(0)
+    ) -> None:
+        """The frame due at `moment` on the meter's clock (list 3 on the hour, else power), or
+        `frame`, arriving `late` after it (a meter clock that slow)."""
+        self.freezer.move_to(moment + late)
         async_fire_mqtt_message(self.hass, TOPIC, frame or self.aidon.frame_at(moment))
         await self.hass.async_block_till_done()
 
@@ -332,11 +336,13 @@ async def test_missed_list_3_is_shared_by_the_power_estimates(
     await unload_entry(hass, meter.entry)
 
 
+@pytest.mark.parametrize("new_clock", [False, True], ids=["old_clock", "new_clock"])
 async def test_duplicated_and_repeated_list_3(
-    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory, new_clock: bool
 ) -> None:
-    """The 22:00Z list 3 arrives twice; at 23:00Z the meter repeats it (its 22:00 clock and
-    registers) instead of sending a new one. Neither counts twice or moves the clock back.
+    """The 22:00Z list 3 arrives twice; at 23:00Z the meter repeats it instead of sending a
+    new one: the same frame (its 22:00 clock), or its registers under a 23:00 clock (as a
+    list stamped on arrival would look). Neither counts twice or moves the clock back.
 
     - 21:00Z (22-23 Oslo, 13 January): 1.00 kWh at 1 kW, exact from the registers.
     - 22:00Z (23-24 Oslo, 13 January): 3 kW all hour (the repeat at 23:00 says 3 kW too):
@@ -359,9 +365,10 @@ async def test_duplicated_and_repeated_list_3(
         await meter.send(utc(2026, 1, 13, 22, minute))
     assert value_of(hass, "capacity_peak_1") == "1.000"
     assert value_of(hass, "capacity_energy_this_hour") == "2.800"  # 56 min at 3 kW
+    repeat = meter.aidon.frame_at(utc(2026, 1, 13, 23)) if new_clock else list_3
     meter.aidon.state.import_wh += 3000
 
-    await meter.send(utc(2026, 1, 13, 23), list_3)  # the meter repeats 22:00's list 3
+    await meter.send(utc(2026, 1, 13, 23), repeat)  # the meter repeats 22:00's registers
     assert value_of(hass, "capacity_energy_this_hour") == "0.000"
     assert value_of(hass, "capacity_peak_1") == "3.000"  # 22:00Z by its power, for now
     meter.aidon.state.power_w = 1000
@@ -476,4 +483,30 @@ async def test_a_whole_month_by_hand(
         "capacity_peak_3": "3.900",
         "capacity_peak_1_hour": "2026-01-07T17:00:00+00:00",
     }
+    await unload_entry(hass, meter.entry)
+
+
+async def test_hours_follow_the_meter_clock(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """The meter's clock is 2 minutes behind Home Assistant's: every frame is placed by it.
+
+    The 10:00Z list 3 arrives at 10:02; power (3 kW) every 4 minutes of meter time to 10:56,
+    then at 10:59 (11:01 in Home Assistant, still the meter's 10:00 hour): 59 min at 3 kW
+    = 2.950 kWh this hour. The 11:00Z list 3 (at 11:02) closes it with the registers' 3.20.
+    """
+    meter = Meter(hass, freezer, utc(2026, 1, 13, 10))
+    await meter.start(utc(2026, 1, 13, 10))
+    late = timedelta(minutes=2)
+    meter.aidon.state.power_w = 3000
+    for minute in range(0, 60, 4):
+        await meter.send(utc(2026, 1, 13, 10, minute), late=late)
+    await meter.send(utc(2026, 1, 13, 10, 59), late=late)
+    assert value_of(hass, "capacity_energy_this_hour") == "2.950"
+    assert value_of(hass, "capacity_estimated_hour") == "3.000"
+    meter.aidon.state.import_wh += 3200
+    await meter.send(utc(2026, 1, 13, 11), late=late)
+    assert value_of(hass, "capacity_energy_this_hour") == "0.000"
+    assert value_of(hass, "capacity_peak_1") == "3.200"
+    assert value_of(hass, "capacity_peak_1_hour") == "2026-01-13T10:00:00+00:00"
     await unload_entry(hass, meter.entry)
