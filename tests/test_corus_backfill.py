@@ -93,12 +93,12 @@ def simulator_52(**faults: Any) -> CorusSimulator:
     )
 
 
-async def rows(hass: HomeAssistant) -> dict[str, list[Row]]:
+async def rows(hass: HomeAssistant, since: datetime = START) -> dict[str, list[Row]]:
     await async_wait_recording_done(hass)
     statistics = await hass.async_add_executor_job(
         statistics_during_period,
         hass,
-        START - timedelta(days=5),
+        since - timedelta(days=5),
         None,
         set(IDS.values()),
         "hour",
@@ -313,3 +313,27 @@ async def test_a_52_byte_converter_is_backfilled_at_setup(
         assert backfill["rows_imported"] == 2 * len(records)
         assert backfill["last_error"] is None
         await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_repeated_hour_of_the_autumn_change_is_booked_once_each(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """Oct 25 02:00 comes twice on the converter's clock (CEST, then CET): two hours, both kept."""
+    start = datetime(2026, 10, 25, 12, 30, tzinfo=OSLO)
+    simulator = CorusSimulator(
+        "b0040", timezone=OSLO, start=start, speed=0.0, history_days=2, layouts={"hourly": 52}
+    )
+    async with simulator:
+        entry = corus_entry()
+        entry.add_to_hass(hass)
+        client = CorusClient("127.0.0.1", simulator.port, timezone=OSLO)
+        backfill = CorusBackfill(hass, entry, DEVICE, days=1, max_hours=48)
+        assert await backfill.async_run(client, start) == 2 * 24
+        since = (start - timedelta(days=1)).astimezone(dt_util.UTC)
+        hours = [p for p in simulator.periods("hourly") if p.start >= since]
+        assert len(hours) == 24  # Oct 24 13:00 to Oct 25 11:00 local, 02:00-03:00 twice
+        total, expected = Decimal(0), []
+        for period in hours:
+            total += period.converted_counts * simulator.pulse_weight
+            expected.append((period.start.astimezone(dt_util.UTC), float(total), float(total)))
+        assert (await rows(hass, start))["consumption_converted_hourly"] == expected

@@ -244,10 +244,8 @@ class CorusBackfill:
         until = since + timedelta(hours=self.max_hours)
         records = await client.read_database("hourly", since, min(until, now))
         rows: dict[str, list[StatisticData]] = {key: [] for key in self._series}
-        for record in sorted(records, key=_end_date):
-            end = record.values.get("end_date")
-            if not isinstance(end, datetime):
-                continue
+        ends = [(end, record) for record in records if (end := _record_end(record)) is not None]
+        for end, record in sorted(ends, key=lambda item: item[0]):
             self.layout = record.layout
             increment = not _has_indexes(record)
             for key in CORUS_INCREMENT_SERIES if increment else CORUS_SERIES:
@@ -310,9 +308,20 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def _end_date(record: DatabaseRecord) -> datetime:
-    end = record.values.get("end_date")
-    return end if isinstance(end, datetime) else datetime.min.replace(tzinfo=UTC)
+def _record_end(record: DatabaseRecord) -> datetime | None:
+    """The record's end in UTC, or None.
+
+    Its Date has no UTC offset: when the clock goes back in autumn, two records end at the same
+    wall time. The later one's end is not after its own start (02:00-02:00): its second pass.
+    """
+    end, start = record.values.get("end_date"), record.values.get("start_date")
+    if not isinstance(end, datetime):
+        return None
+    if isinstance(start, datetime) and end <= start:  # same zone: compares wall times
+        later = end.replace(fold=1)
+        if later.astimezone(UTC) > start.astimezone(UTC):
+            end = later
+    return end.astimezone(UTC)
 
 
 async def _async_seeded(hass: HomeAssistant, ident: str, config: HourlyConfig) -> HourlyStatistics:

@@ -282,7 +282,7 @@ class CorusSimulator:
         t_avg = _q(temperature, "0.01")
         p_avg = _q(pressure, "0.001")
         previous = self._hours[number - 1] if number else None
-        end = start + HOUR
+        end = (self._anchor + (number + 1) * HOUR).astimezone(self.timezone)  # not wall time
         return Period(
             start=start,
             end=end,
@@ -502,7 +502,7 @@ class CorusSimulator:
         ]
         records = []
         for period in reversed(chosen):
-            key = (database, period.start)
+            key = (database, period.start.astimezone(UTC))  # in-zone equality ignores fold
             if (record := self._records.get(key)) is None:
                 values = self.record_values(database, period)
                 record = layout.encode(values, self.pulse_weight, self.timezone)
