@@ -33,7 +33,7 @@ from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.unit_conversion import EnergyConverter, VolumeConverter
 
 from .const import CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS, DOMAIN, LOGGER
-from .insight.common import REGISTER_UNITS
+from .insight.common import HOUR, REGISTER_UNITS
 from .insight.hourly import HourlyConfig, HourlyState, HourlyStatistics, HourlyUpdate
 from .protocol.corus.databases import get_layout
 from .protocol.corus.errors import CorusError
@@ -65,7 +65,6 @@ CORUS_INCREMENT_SERIES: Final = {
     "consumption_converted_hourly": "Converted volume (hourly)",
     "consumption_unconverted_hourly": "Unconverted volume (hourly)",
 }
-_HOUR: Final = timedelta(hours=1)
 HOURLY_SERIES: Final = {
     "active_power_import_total": _Series("Energy import (meter hour)"),
     "active_power_export_total": _Series("Energy export (meter hour)"),
@@ -97,7 +96,7 @@ class SeriesImport:
             update = self.engine.add(moment, value)
         for row in update.rows:
             if previous is not None:
-                self.missed_hours += max(int((row.start - previous) / _HOUR) - 1, 0)
+                self.missed_hours += max(int((row.start - previous) / HOUR) - 1, 0)
             previous = row.start
         self.rows += len(update.rows)
         return cast("list[StatisticData]", [row.as_statistic_data() for row in update.rows])
@@ -280,7 +279,7 @@ class CorusBackfill:
     def diagnostics(self) -> dict[str, Any]:
         """Where the backfill stands: last record imported, rows, last error, per series."""
         ends = [
-            series.engine.state.last_start + _HOUR
+            series.engine.state.last_start + HOUR
             for series in self._series.values()
             if series.engine.state.last_start is not None
         ]
