@@ -80,18 +80,20 @@ class Meter:
         *,
         every: timedelta | None = None,
         until: datetime | None = None,
-    ) -> None:
+    ) -> bytes:
         """An hour using `wh` at a steady `wh` W: list 3 at `start` with the register so far,
         then (with `every`) power frames every `every` until `until` (default: the hour's end);
-        the register counts the hour's `wh`."""
+        the register counts the hour's `wh`. Returns the list 3 frame."""
         self.aidon.state.power_w = wh
-        await self.send(start)
+        list_3 = self.aidon.frame_at(start)
+        await self.send(start, list_3)
         if every is not None:
             moment, end = start + every, until or start + HOUR
             while moment < end:
                 await self.send(moment)
                 moment += every
         self.aidon.state.import_wh += wh
+        return list_3
 
 
 EMPTY_MONTH = {
@@ -396,7 +398,9 @@ async def test_restart_mid_hour_continues_the_hour(
 
     - 09:00Z (10-11 Oslo, 13 January): 2.4 kW; restart between 09:28 and 09:32 (power every
       4 minutes, so no gap over 5 minutes): 28 min = 1.120 kWh before, 32 min = 1.280 after,
-      not 1.120 + 1.280. The registers say 2.40: the peak is 2.400.
+      not 1.120 + 1.280. At setup the broker hands over the 09:00 list 3 again (retained): it
+      neither sets the meter time back half an hour nor counts. The registers say 2.40: the
+      peak is 2.400.
     - 10:00Z: 3.00 kWh by the registers; a restart from 10:21 to 10:44 leaves a 24-minute hole
       in the power readings: the hour's energy is unknown (never counted low) until the
       11:00Z list 3 makes it exact: 3.000, the day's peak.
@@ -404,13 +408,14 @@ async def test_restart_mid_hour_continues_the_hour(
     meter = Meter(hass, freezer, utc(2026, 1, 13, 9))
     await meter.start(utc(2026, 1, 13, 9))
     every = timedelta(minutes=4)
-    await meter.hour(utc(2026, 1, 13, 9), 2400, every=every, until=utc(2026, 1, 13, 9, 29))
+    at_9 = await meter.hour(utc(2026, 1, 13, 9), 2400, every=every, until=utc(2026, 1, 13, 9, 29))
     assert value_of(hass, "capacity_energy_this_hour") == "1.120"
     freezer.move_to(utc(2026, 1, 13, 9, 29))
     await unload_entry(hass, meter.entry)
     freezer.move_to(utc(2026, 1, 13, 9, 31))
     await setup_entry(hass, meter.entry)
     assert value_of(hass, "capacity_energy_this_hour") == "1.120"  # as of 09:28
+    await meter.send(utc(2026, 1, 13, 9, 31), at_9)
     for minute in range(32, 60, 4):
         await meter.send(utc(2026, 1, 13, 9, minute))
         if minute == 32:

@@ -36,7 +36,7 @@ from .const import CONF_CAPACITY_RULES, CONF_CAPACITY_TARIFF, DOMAIN, LOGGER
 from .coordinator import AmshanCorusConfigEntry, HanCoordinator, MeterData, MeterValue
 from .entity import AmshanCorusEntity
 from .insight.capacity import CapacityRules, CapacitySnapshot, CapacityTracker
-from .insight.common import InsightError
+from .insight.common import HOUR, InsightError, floor_to_period
 from .insight.tariffs import Tariff, TariffError, resolve_tariff
 
 STORAGE_VERSION: Final = 1
@@ -80,6 +80,11 @@ class CapacityFeed:
             self.tracker = CapacityTracker.from_dict(saved, self.tracker.rules, self.timezone)
         except InsightError as err:
             LOGGER.warning("Capacity state not restored, starting afresh: %s", err)
+            return
+        if (latest := self.tracker.latest) is not None:
+            # A clock from before the hour of the latest reading is old: a list 3 handed over
+            # again at setup (a retained MQTT message) must not set the meter time back.
+            self._last_clock = floor_to_period(latest, HOUR)
 
     async def async_save(self) -> None:
         """Write the state now (at unload; the delayed save covers Home Assistant's stop)."""

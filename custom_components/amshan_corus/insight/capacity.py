@@ -395,6 +395,11 @@ class CapacityTracker:
 
     # Output
 
+    @property
+    def latest(self) -> datetime | None:
+        """The time of the latest reading taken (None before any)."""
+        return self._latest
+
     def month_result(self, moment: datetime) -> MonthResult:
         """The result of the local month holding `moment`, from closed periods."""
         month = self._month_of(to_utc(moment))
