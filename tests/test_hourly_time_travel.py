@@ -30,6 +30,7 @@ from custom_components.amshan_corus.const import CONF_TOPICS, Connection
 from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter
 from custom_components.amshan_corus.statistics import statistic_id
 from tests.conftest import AIDON_METER_ID, NEWER_HARNESS, meter_entry, setup_entry, unload_entry
+from tests.protocol.han.vectors import vector
 
 TOPIC = "ams"
 IMPORT = statistic_id(AIDON_METER_ID, "active_power_import_total")
@@ -89,21 +90,26 @@ class Meter:
         return frame
 
     async def rows(self, statistic: str = IMPORT) -> list[Row]:
-        await async_wait_recording_done(self.hass)
-        statistics = await self.hass.async_add_executor_job(
-            statistics_during_period,
-            self.hass,
-            utc(2025, 1, 1),
-            None,
-            {statistic},
-            "hour",
-            None,
-            {"state", "sum"},
-        )
-        return [
-            (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
-            for row in statistics.get(statistic, [])
-        ]
+        return await rows(self.hass, statistic)
+
+
+async def rows(hass: HomeAssistant, statistic: str) -> list[Row]:
+    """The statistic's hourly rows in the recorder, once it has written what is queued."""
+    await async_wait_recording_done(hass)
+    statistics = await hass.async_add_executor_job(
+        statistics_during_period,
+        hass,
+        utc(2025, 1, 1),
+        None,
+        {statistic},
+        "hour",
+        None,
+        {"state", "sum"},
+    )
+    return [
+        (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
+        for row in statistics.get(statistic, [])
+    ]
 
 
 async def test_spring_forward_rows_are_consecutive_utc_hours(
@@ -269,3 +275,84 @@ async def test_meter_clock_a_few_minutes_off_books_the_right_hour(
         (utc(2026, 1, 13, 14), 22726.88, 5.5),
     ]
     await unload_entry(hass, meter.entry)
+
+
+async def test_replacement_held_over_a_restart_keeps_the_total(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """Restarted while the new meter's first register is held: the held value is not saved,
+    the engine starts again from the last row and holds the next one; the total is the same.
+
+    As in the replacement test, the guard takes the new meter at 14:00Z (3.10 kWh) and the
+    engine holds it. Restart at 14:30Z: the guard continues from the restored 3.10, the engine
+    from the 10:00Z row (sum 1.5). 4.00 at 15:00Z is held, 5.20 at 16:00Z confirms it: the row
+    at 14:00Z adds the 4.00 kWh counted since the swap (sum 5.5), 15:00Z 1.20 (6.7), as many
+    as without the restart; only the 13:00Z row, inside the unknown span, is not there.
+    """
+    meter = Meter(hass, freezer)
+    await meter.start(utc(2026, 1, 13, 9, 30))
+    await meter.list_3(utc(2026, 1, 13, 10), R0)
+    await meter.list_3(utc(2026, 1, 13, 11), R0 + 1500)
+    for hour, wh in ((12, 800), (13, 2000), (14, 3100)):
+        await meter.list_3(utc(2026, 1, 13, hour), wh)
+    freezer.move_to(utc(2026, 1, 13, 14, 30))
+    await unload_entry(hass, meter.entry)
+    await setup_entry(hass, meter.entry)
+    for hour, wh in ((15, 4000), (16, 5200)):
+        await meter.list_3(utc(2026, 1, 13, hour), wh)
+    assert await meter.rows() == [
+        (utc(2026, 1, 13, 9), KWH, 0.0),
+        (utc(2026, 1, 13, 10), 22722.88, 1.5),
+        (utc(2026, 1, 13, 14), 4.0, 5.5),
+        (utc(2026, 1, 13, 15), 5.2, 6.7),
+    ]
+    await unload_entry(hass, meter.entry)
+
+
+GAS = statistic_id("kaifa-p1", "gas_volume")
+
+
+def p1_gas(stamp: str, m3: str) -> bytes:
+    """The P1-03 readout (no CRC, which P1 allows) with its gas register `m3` at `stamp`."""
+    return (
+        vector("P1-03")
+        .replace(b"(161129200000W)(00981.443*m3)", f"({stamp})({m3}*m3)".encode())
+        .replace(b"!6796", b"!")
+    )
+
+
+async def test_gas_rows_across_both_dst_changes(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """DSMR gas stamps say S (summer) or W (winter) time, Amsterdam: rows start an hour before.
+
+    Spring, 29 March 2026: 01:00W (00:00Z) 500.000 m3, 03:00S (01:00Z, the next hour) 500.125,
+    04:00S (02:00Z) 500.375. Fall, 25 October 2026: 02:00S (00:00Z) 600.000, 02:00W (01:00Z)
+    600.500, 03:00W (02:00Z) 601.250. Rows: 23:00Z, 00:00Z, 01:00Z in March, sums 0, 0.125,
+    0.375; then the missed hours up to 24 October 23:00Z are one row with the whole difference
+    (99.625, sum 100.0); 00:00Z 0.5 (100.5) and 01:00Z 0.75 (101.25).
+    """
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    entry = meter_entry(Connection.HAN_MQTT, unique_id="kaifa-p1", **{CONF_TOPICS: ["p1"]})
+    freezer.move_to(utc(2026, 3, 28, 23, 30))
+    await setup_entry(hass, entry)
+    for arrival, stamp, m3 in (
+        (utc(2026, 3, 29, 0), "260329010000W", "00500.000"),
+        (utc(2026, 3, 29, 1), "260329030000S", "00500.125"),
+        (utc(2026, 3, 29, 2), "260329040000S", "00500.375"),
+        (utc(2026, 10, 25, 0), "261025020000S", "00600.000"),
+        (utc(2026, 10, 25, 1), "261025020000W", "00600.500"),
+        (utc(2026, 10, 25, 2), "261025030000W", "00601.250"),
+    ):
+        freezer.move_to(arrival + timedelta(seconds=10))
+        async_fire_mqtt_message(hass, "p1", p1_gas(stamp, m3))
+        await hass.async_block_till_done()
+    assert await rows(hass, GAS) == [
+        (utc(2026, 3, 28, 23), 500.0, 0.0),
+        (utc(2026, 3, 29, 0), 500.125, 0.125),
+        (utc(2026, 3, 29, 1), 500.375, 0.375),
+        (utc(2026, 10, 24, 23), 600.0, 100.0),
+        (utc(2026, 10, 25, 0), 600.5, 100.5),
+        (utc(2026, 10, 25, 1), 601.25, 101.25),
+    ]
+    await unload_entry(hass, entry)
