@@ -11,6 +11,7 @@ numbered from 1 (the sensor), so a month's 3 peaks summing to 6 kW or more are s
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -514,4 +515,52 @@ async def test_hours_follow_the_meter_clock(
     assert value_of(hass, "capacity_energy_this_hour") == "0.000"
     assert value_of(hass, "capacity_peak_1") == "3.200"
     assert value_of(hass, "capacity_peak_1_hour") == "2026-01-13T10:00:00+00:00"
+    await unload_entry(hass, meter.entry)
+
+
+async def test_meter_replacement_makes_no_spike(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """The meter is swapped during 10:00Z; the new one's register starts near 0.
+
+    2 kW all along, power every 4 minutes. Registers: R0 at 09:00Z, +2.00 at 10:00Z; the new
+    meter's 0.50, 2.50, 4.50, 6.50, 8.50 kWh at 11:00Z to 15:00Z. The coordinator's guard
+    refuses the falling total at 11:00Z and 12:00Z and takes it at 13:00Z; the tracker drops
+    it against the old series and starts a new one from 14:00Z. 09:00Z is 2.000 by the
+    registers, 10:00Z to 13:00Z 2.000 by power, 14:00Z 2.000 by the new registers: no hour
+    is negative or huge. One day: peak 2.000 (the earliest of equals), mean 0.667.
+    """
+    meter = Meter(hass, freezer, utc(2026, 1, 13, 9))
+    await meter.start(utc(2026, 1, 13, 9))
+    every = timedelta(minutes=4)
+    await meter.hour(utc(2026, 1, 13, 9), 2000, every=every)
+    await meter.hour(utc(2026, 1, 13, 10), 2000, every=every)
+    meter.aidon.state.import_wh = 500
+    for hour in range(11, 15):
+        await meter.hour(utc(2026, 1, 13, hour), 2000, every=every)
+        if hour == 13:
+            assert value_of(hass, "capacity_energy_this_hour") == "1.867"  # 56 min at 2 kW
+    await meter.hour(utc(2026, 1, 13, 15), 2000, every=every, until=utc(2026, 1, 13, 15, 1))
+    assert {key: value_of(hass, key) for key in EMPTY_MONTH} == {
+        "capacity_peaks_mean": "0.667",
+        "capacity_step": "1",
+        "capacity_peak_1": "2.000",
+        "capacity_peak_2": "unknown",
+        "capacity_peak_3": "unknown",
+        "capacity_peak_1_hour": "2026-01-13T09:00:00+00:00",
+    }
+    assert value_of(hass, "capacity_energy_this_hour") == "0.000"
+    # Each hour as the tracker closed it (its saved state): kWh to the Wh, exact (registers).
+    closed = meter.entry.runtime_data.capacity.tracker.to_dict()["closed"]
+    assert {
+        datetime.fromisoformat(start).hour: (Decimal(kwh).quantize(Decimal("0.001")), exact)
+        for start, (kwh, exact) in closed.items()
+    } == {
+        9: (Decimal("2.000"), True),
+        10: (Decimal("2.000"), False),
+        11: (Decimal("2.000"), False),
+        12: (Decimal("2.000"), False),
+        13: (Decimal("2.000"), False),
+        14: (Decimal("2.000"), True),
+    }
     await unload_entry(hass, meter.entry)
