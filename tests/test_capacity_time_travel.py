@@ -570,3 +570,40 @@ async def test_meter_replacement_makes_no_spike(
         14: (Decimal("2.000"), True),
     }
     await unload_entry(hass, meter.entry)
+
+
+async def test_restart_over_the_list_3_leaves_both_hours_out(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """Home Assistant is down from 09:49Z to 10:10Z and misses the 10:00Z list 3.
+
+    09:00Z (2 kW) is seen to 09:48 only and 10:00Z from 10:12 only; the registers of 09:00Z
+    and 11:00Z (+5.00 kWh) span both and cannot be shared without a whole estimate for each:
+    both hours are left out (unknown), never counted low or guessed. 11:00Z goes on as usual:
+    its first 24 minutes at 2 kW are 0.800 kWh.
+    """
+    meter = Meter(hass, freezer, utc(2026, 1, 13, 9))
+    await meter.start(utc(2026, 1, 13, 9))
+    every = timedelta(minutes=4)
+    await meter.hour(utc(2026, 1, 13, 9), 2000, every=every, until=utc(2026, 1, 13, 9, 49))
+    freezer.move_to(utc(2026, 1, 13, 9, 49))
+    await unload_entry(hass, meter.entry)
+    freezer.move_to(utc(2026, 1, 13, 10, 10))
+    await setup_entry(hass, meter.entry)
+    for minute in range(12, 60, 4):
+        await meter.send(utc(2026, 1, 13, 10, minute))
+    assert value_of(hass, "capacity_energy_this_hour") == "unknown"
+    meter.aidon.state.import_wh = REGISTER_WH + 5000
+    await meter.hour(utc(2026, 1, 13, 11), 2000, every=every, until=utc(2026, 1, 13, 11, 25))
+    assert sensors(hass) == {
+        "capacity_energy_this_hour": "0.800",
+        "capacity_estimated_hour": "2.000",
+        "capacity_peaks_mean": "0.000",
+        "capacity_step": "1",
+        "capacity_headroom": "8.665",  # (5.999 - 0.800) kWh over the 0.6 h left
+        "capacity_peak_1": "unknown",
+        "capacity_peak_2": "unknown",
+        "capacity_peak_3": "unknown",
+        "capacity_peak_1_hour": "unknown",
+    }
+    await unload_entry(hass, meter.entry)
