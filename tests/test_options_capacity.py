@@ -184,6 +184,24 @@ async def test_the_default_is_norway(hass: HomeAssistant, mock_setup_entry: Asyn
     assert suggested(result) == {**NORWAY_FORM, "price_per_kw": None}
 
 
+async def test_outside_norway_the_default_is_off(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """A Belgian or Swedish meter gets no Norwegian steps until its owner picks a tariff."""
+    await hass.config.async_update(country="BE")
+    entry, _ = await start_meter(hass, freezer, NIGHT_HOUR)
+    assert capacity_entities(hass) == set()
+    result = await open_step(hass, entry, "capacity_tariff")
+    [marker] = result["data_schema"].schema
+    assert marker.default() == "off"
+    await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_CAPACITY_TARIFF: "norway"}
+    )
+    await hass.async_block_till_done()
+    assert capacity_entities(hass) == CAPACITY_KEYS - {"capacity_cost"}
+    await unload_entry(hass, entry)
+
+
 async def test_custom_starts_from_the_current_preset(
     hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:

@@ -5,7 +5,8 @@ publishes: import power and the import register, stamped with the meter's clock 
 the last message carrying `meter_datetime` is applied to messages without one, so one clock
 stamps everything). Its state is saved with a delayed `Store` and restored at setup.
 
-The rules come from the entry's options (insight/tariffs.py; Norway's by default). Restoring
+The rules come from the entry's options (insight/tariffs.py); until one is chosen,
+Norway's rule in Norway or with no country set, none in other countries. Restoring
 the state under rules changed since re-values the month. Only the sensors the rules give
 meaning to are made (a step needs step limits, a cost needs prices); capacity entities the
 rules no longer have (all of them with the tariff `off`) are removed from the registry.
@@ -260,7 +261,7 @@ async def async_setup_capacity(
 
     No tracker and no sensors with the tariff `off`, or with options that do not read (logged).
     """
-    if (tariff := _entry_tariff(entry)) is None:
+    if (tariff := _entry_tariff(hass, entry)) is None:
         return []
     rules = tariff.rules
     descriptions = [] if rules is None else _descriptions(hass, rules, tariff)
@@ -276,10 +277,14 @@ async def async_setup_capacity(
     return [CapacitySensor(coordinator, feed, description) for description in descriptions]
 
 
-def _entry_tariff(entry: AmshanCorusConfigEntry) -> Tariff | None:
+def _entry_tariff(hass: HomeAssistant, entry: AmshanCorusConfigEntry) -> Tariff | None:
     options = entry.options
     try:
-        return resolve_tariff(options.get(CONF_CAPACITY_TARIFF), options.get(CONF_CAPACITY_RULES))
+        return resolve_tariff(
+            options.get(CONF_CAPACITY_TARIFF),
+            options.get(CONF_CAPACITY_RULES),
+            country=hass.config.country,
+        )
     except TariffError as err:
         LOGGER.warning("Capacity tariff options not usable, no capacity sensors: %s", err)
         return None

@@ -74,11 +74,11 @@ from .coordinator import han_source_opener, security_keys
 from .insight.capacity import CapacityRules
 from .insight.tariffs import (
     CUSTOM,
-    DEFAULT_TARIFF,
     PERIOD_MINUTES,
     TARIFF_NAMES,
     InvalidRulesError,
     TariffError,
+    default_tariff,
     format_number_list,
     parse_number_list,
     resolve_tariff,
@@ -718,7 +718,9 @@ class AmshanCorusOptionsFlow(OptionsFlowWithReload):
             if name == CUSTOM:
                 return await self.async_step_capacity_custom()
             return self._async_save({CONF_CAPACITY_TARIFF: name}, drop=(CONF_CAPACITY_RULES,))
-        current = self.config_entry.options.get(CONF_CAPACITY_TARIFF, DEFAULT_TARIFF)
+        current = self.config_entry.options.get(
+            CONF_CAPACITY_TARIFF, default_tariff(self.hass.config.country)
+        )
         schema = vol.Schema(
             {
                 vol.Required(CONF_CAPACITY_TARIFF, default=current): SelectSelector(
@@ -761,7 +763,9 @@ class AmshanCorusOptionsFlow(OptionsFlowWithReload):
         options = self.config_entry.options
         try:
             tariff = resolve_tariff(
-                options.get(CONF_CAPACITY_TARIFF), options.get(CONF_CAPACITY_RULES)
+                options.get(CONF_CAPACITY_TARIFF),
+                options.get(CONF_CAPACITY_RULES),
+                country=self.hass.config.country,
             )
         except TariffError:
             return CapacityRules()

@@ -25,6 +25,7 @@ from custom_components.amshan_corus.insight.tariffs import (
     RuleProblem,
     Tariff,
     UnknownTariffError,
+    default_tariff,
     easter_sunday,
     format_number_list,
     parse_number_list,
@@ -108,6 +109,17 @@ def test_norway_is_the_default() -> None:
     )
     assert (tariff.rules.peaks, tariff.rules.one_per_day) == (3, True)
     assert tariff.rules.period == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("country", "expected"), [(None, "norway"), ("NO", "norway"), ("SE", "off"), ("BE", "off")]
+)
+def test_the_default_follows_the_country(country: str | None, expected: str) -> None:
+    """Norway's steps only where they apply; elsewhere nothing until a tariff is chosen."""
+    assert default_tariff(country) == expected
+    assert resolve_tariff(None, country=country).name == expected
+    # A chosen tariff is the chosen one in any country.
+    assert resolve_tariff("ellevio", country="NO").name == "ellevio"
 
 
 def test_ellevio_counts_nights_at_half_and_is_priced_in_sek() -> None:

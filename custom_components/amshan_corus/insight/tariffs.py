@@ -207,13 +207,24 @@ PRESETS: Final[Mapping[str, Tariff]] = _presets()
 TARIFF_NAMES: Final = (*PRESETS, CUSTOM, OFF)
 
 
-def resolve_tariff(name: str | None, custom: Mapping[str, Any] | None = None) -> Tariff:
+def default_tariff(country: str | None) -> str:
+    """The tariff of an entry that has not chosen one, by the installation's country.
+
+    Norway's rule in Norway (and when no country is set); none elsewhere: Norway's steps mean
+    nothing to a Swedish, Belgian or Dutch household, whose rules vary (they choose a preset).
+    """
+    return DEFAULT_TARIFF if country in (None, "NO") else OFF
+
+
+def resolve_tariff(
+    name: str | None, custom: Mapping[str, Any] | None = None, *, country: str | None = None
+) -> Tariff:
     """The tariff an entry's options choose: a preset, `custom` with its rules, or `off`.
 
-    No name is the default (Norway's rule). Raises `UnknownTariffError` for an unknown name and
-    `InvalidRulesError` for custom rules that do not validate (or are missing).
+    No name is the default for `country` (`default_tariff`). Raises `UnknownTariffError` for an
+    unknown name and `InvalidRulesError` for custom rules that do not validate (or are missing).
     """
-    name = name or DEFAULT_TARIFF
+    name = name or default_tariff(country)
     if name == OFF:
         return Tariff(OFF, None)
     if name == CUSTOM:
