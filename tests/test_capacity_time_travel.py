@@ -21,17 +21,11 @@ from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.amshan_corus.const import CONF_TOPICS, Connection
 from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter
-from tests.conftest import NEWER_HARNESS, meter_entry, setup_entry, unload_entry
+from tests.conftest import meter_entry, setup_entry, unload_entry
 from tests.test_capacity_sensors import TOPIC, value_of
 
 HOUR = timedelta(hours=1)
 REGISTER_WH = 22721380  # the simulator's import register at the start of every test
-
-
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
 
 
 def utc(*fields: int) -> datetime:

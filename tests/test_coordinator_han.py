@@ -40,7 +40,6 @@ from custom_components.amshan_corus.coordinator import (
 from custom_components.amshan_corus.protocol.han.simulator import Cadence, HanSimulator
 from tests.conftest import (
     AIDON_METER_ID,
-    NEWER_HARNESS,
     aidon_lists,
     han_frame,
     meter_entry,
@@ -56,12 +55,6 @@ METER_ID = AIDON_METER_ID
 LIST_1, LIST_2, LIST_3 = aidon_lists()
 
 pytestmark = pytest.mark.usefixtures("fast_han_timing")
-
-
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
 
 
 def entry_for(connection: Connection, **data: Any) -> MockConfigEntry:

@@ -48,7 +48,7 @@ from custom_components.amshan_corus.statistics import (
     CorusBackfill,
     statistic_id,
 )
-from tests.conftest import NEWER_HARNESS, meter_entry, setup_entry
+from tests.conftest import meter_entry, setup_entry
 from tests.test_hourly_import import list_3
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -230,12 +230,6 @@ async def test_a_failed_read_is_recorded_and_the_next_run_resumes(
         simulator.faults.drop_mid_frame = None
         assert await backfill.async_run(client, START) > 0
         assert backfill.diagnostics()["last_error"] == report["last_error"]  # kept for the record
-
-
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
 
 
 async def test_han_diagnostics_show_the_hourly_import_and_the_capacity_feed(

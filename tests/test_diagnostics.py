@@ -31,12 +31,6 @@ LIST_1, LIST_2, LIST_3 = aidon_lists()
 KEY = "000102030405060708090a0b0c0d0e0f"
 
 
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
-
-
 async def test_diagnostics(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,

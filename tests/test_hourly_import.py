@@ -22,7 +22,6 @@ from custom_components.amshan_corus.protocol.corus.client import CorusClient
 from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator
 from custom_components.amshan_corus.statistics import CORUS_SERIES, CorusBackfill, statistic_id
 from tests.conftest import (
-    NEWER_HARNESS,
     han_frame,
     meter_entry,
     setup_entry,
@@ -33,12 +32,6 @@ from tests.protocol.han.vectors import vector
 
 P1 = vector("P1-03")
 GAS = statistic_id("kaifa-p1", "gas_volume")
-
-
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
 
 
 @pytest.fixture(autouse=True)

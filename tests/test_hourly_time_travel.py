@@ -29,7 +29,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.amshan_corus.const import CONF_TOPICS, Connection
 from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter
 from custom_components.amshan_corus.statistics import statistic_id
-from tests.conftest import AIDON_METER_ID, NEWER_HARNESS, meter_entry, setup_entry, unload_entry
+from tests.conftest import AIDON_METER_ID, meter_entry, setup_entry, unload_entry
 from tests.protocol.han.vectors import vector
 
 TOPIC = "ams"
@@ -39,12 +39,6 @@ R0 = 22721380  # Wh: the import register of the first list 3 in every test (2272
 KWH = 22721.38
 
 type Row = tuple[datetime, float, float]
-
-
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ from custom_components.amshan_corus.const import CONF_TIMEZONE, CONF_TOPICS, Con
 from custom_components.amshan_corus.coordinator import HanCoordinator
 from custom_components.amshan_corus.protocol.han.simulator import Cadence, HanSimulator
 from tests.conftest import (
-    NEWER_HARNESS,
     aidon_lists,
     meter_entry,
     sensor_state,
@@ -27,12 +26,6 @@ from tests.conftest import (
 LIST_1, LIST_2, LIST_3 = aidon_lists()
 
 pytestmark = pytest.mark.usefixtures("fast_han_timing")
-
-
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
 
 
 async def test_tcp_setup_unload_reload(hass: HomeAssistant, socket_enabled: None) -> None:

@@ -17,16 +17,10 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.amshan_corus.const import CONF_TOPICS, Connection
-from tests.conftest import NEWER_HARNESS, meter_entry, sensor_state, setup_entry, unload_entry
+from tests.conftest import meter_entry, sensor_state, setup_entry, unload_entry
 from tests.protocol.han.vectors import vector
 
 P1 = vector("P1-03")
-
-
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
 
 
 @pytest.fixture(autouse=True)
