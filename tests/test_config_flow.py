@@ -990,7 +990,7 @@ def _used_keys() -> tuple[set[str], set[str]]:
     return errors, aborts
 
 
-@pytest.mark.parametrize("language", ["en", "nb", "sv"])
+@pytest.mark.parametrize("language", ["en", "nb", "sv", "nl"])
 def test_translations_cover_the_flow(language: str) -> None:
     strings = json.loads((TRANSLATIONS / f"{language}.json").read_text(encoding="utf-8"))
     errors, aborts = _used_keys()

@@ -519,7 +519,7 @@ async def test_removing_the_entry_deletes_its_capacity_state(
 # ----------------------------------------------------------------------------- translations
 
 
-@pytest.mark.parametrize("language", ["en", "nb", "sv"])
+@pytest.mark.parametrize("language", ["en", "nb", "sv", "nl"])
 def test_every_choice_and_field_is_translated(language: str) -> None:
     root = Path(config_flow.__file__).parent
     strings = json.loads((root / "translations" / f"{language}.json").read_text("utf-8"))

@@ -190,7 +190,7 @@ async def test_entry_without_unique_id_uses_the_entry_id(
     await unload_entry(hass, entry)
 
 
-@pytest.mark.parametrize("language", ["en", "nb", "sv"])
+@pytest.mark.parametrize("language", ["en", "nb", "sv", "nl"])
 def test_every_name_icon_and_message_is_translated(language: str) -> None:
     """Each translation_key, icon key, sub-meter device and raised message has a string."""
     import json
