@@ -327,8 +327,11 @@ async def _async_seeded(hass: HomeAssistant, ident: str, config: HourlyConfig) -
     """An engine for statistic `ident` continuing from its last imported row, if any."""
     recorder = get_instance(hass)
     # Rows imported moments ago (an entry reloaded right after a list 3) may not be committed
-    # yet: unseen, the series would restart as a baseline and overwrite their sum.
-    await recorder.async_block_till_done()
+    # yet: unseen, the series would restart as a baseline and overwrite their sum. Not while
+    # Home Assistant starts: the recorder commits nothing before it has started, and it waits
+    # for the entries being set up (a Corus entry's first refresh seeds here).
+    if recorder.async_recorder_ready.is_set():
+        await recorder.async_block_till_done()
     last = await recorder.async_add_executor_job(
         get_last_statistics, hass, 1, ident, False, {"state", "sum"}
     )
