@@ -13,6 +13,11 @@ The configuration skips onboarding and lets anyone on 127.0.0.1 in without a pas
 (trusted-networks auth provider with `allow_bypass_login` and a single pre-seeded owner), and has
 one HAN meter and one Corus converter configured. Scripts and tests talk to Home Assistant with a
 pre-seeded long-lived access token (`stack.token`).
+
+The Energy dashboard opens with days of history: the simulated meter replays the list 3 of
+its last `HISTORY_DAYS` days to Home Assistant when it connects, and the converter's hourly
+log goes back further still; the integration imports both as hourly statistics at the meters'
+own hours, and `configure_energy` points the dashboard at those statistics.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ if str(REPO_ROOT) not in sys.path:  # run as scripts/demo_stack.py
 from homeassistant.const import CONF_HOST, CONF_PORT  # noqa: E402
 
 from custom_components.amshan_corus.const import (  # noqa: E402
+    CONF_BACKFILL_DAYS,
     CONF_CONNECTION,
     CONF_TIMEZONE,
     DEFAULT_CORUS_PORT,
@@ -56,11 +62,18 @@ from custom_components.amshan_corus.const import (  # noqa: E402
     Connection,
 )
 from custom_components.amshan_corus.protocol.han.simulator import AIDON_METER_ID  # noqa: E402
+from custom_components.amshan_corus.statistics import (  # noqa: E402
+    BACKFILL_MAX_HOURS,
+    statistic_id,
+)
 
 HOST = "127.0.0.1"
 TIME_ZONE = "Europe/Oslo"
 OWNER_NAME = "Demo"
 CORUS_FIRMWARE = "b0040"
+HISTORY_DAYS = 3  # what the simulated HAN meter replays to Home Assistant
+# The converter's first backfill reads this far back: all of it in the first poll.
+CORUS_BACKFILL_DAYS = BACKFILL_MAX_HOURS // 24
 
 # Home Assistant takes tens of seconds to start on a busy 2-core machine.
 START_TIMEOUT = 240.0
@@ -137,7 +150,11 @@ def _storage(key: str, data: Any, *, version: int = 1, minor_version: int = 1) -
 
 
 def _config_entry(
-    title: str, unique_id: str | None, data: dict[str, Any], now: str
+    title: str,
+    unique_id: str | None,
+    data: dict[str, Any],
+    now: str,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "created_at": now,
@@ -148,7 +165,7 @@ def _config_entry(
         "entry_id": uuid.uuid4().hex,
         "minor_version": 1,
         "modified_at": now,
-        "options": {},
+        "options": options or {},
         "pref_disable_new_entities": False,
         "pref_disable_polling": False,
         "source": "user",
@@ -268,6 +285,7 @@ def write_config(config_dir: Path, ports: DemoPorts) -> DemoConfig:
             CONF_TIMEZONE: TIME_ZONE,
         },
         now,
+        {CONF_BACKFILL_DAYS: CORUS_BACKFILL_DAYS},
     )
     entries = [han, corus]
     files = {
@@ -317,6 +335,16 @@ class Process:
                 f"{self.name} exited with code {code}; the end of {self.log_path}:\n"
                 + self.log_tail()
             )
+
+    def announced(self) -> bool:
+        """Whether the process has written a JSON line (a simulator saying where it listens)."""
+        if not self.log_path.exists():
+            return False
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                if isinstance(json.loads(line), dict):
+                    return True
+        return False
 
     def log_tail(self, lines: int = 25) -> str:
         """The last lines the process wrote."""
@@ -385,7 +413,7 @@ class DemoStack:
                 raise DemoError(f"port {port} on {HOST} is already in use")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.config = write_config(self.config_dir, self.ports)
-        self.start_han_simulator("HAN simulator", self.ports.han)
+        self.start_han_simulator("HAN simulator", self.ports.han, history_days=HISTORY_DAYS)
         corus_args = ["--firmware", CORUS_FIRMWARE, "--timezone", TIME_ZONE]
         self.start_simulator("Corus simulator", "corus", self.ports.corus, corus_args)
         self.spawn(
@@ -399,12 +427,26 @@ class DemoStack:
             ],
         )
 
-    def start_han_simulator(self, name: str, port: int, capture: Path | None = None) -> None:
-        """Start a simulated HAN meter (the built-in Aidon, or replaying a raw capture)."""
+    def start_han_simulator(
+        self, name: str, port: int, capture: Path | None = None, *, history_days: int = 0
+    ) -> None:
+        """Start a simulated HAN meter (the built-in Aidon, or replaying a raw capture).
+
+        Waits for the simulator to say it listens rather than knocking: the first client to
+        connect gets the meter's `history_days`, and that must be Home Assistant.
+        """
         args = ["--cadence", self.cadence]
         if capture is not None:
             args += ["--file", str(capture)]
-        self.start_simulator(name, "han", port, args)
+        if history_days:
+            args += ["--history-days", str(history_days)]
+        process = self.spawn(name, cli_command("simulate", "han", "--port", str(port), *args))
+        wait_for(
+            f"{name} on port {port}",
+            process.announced,
+            timeout=30,
+            alive=process.ensure_alive,
+        )
 
     def start_simulator(self, name: str, kind: str, port: int, args: list[str]) -> None:
         """Start `simulate KIND` on `port` and wait until it accepts connections."""
@@ -504,35 +546,51 @@ class DemoStack:
             if entry["platform"] == DOMAIN
         ]
 
+    def energy_statistics(self) -> dict[str, str]:
+        """The demo meters' imported hourly statistics that exist so far, by source.
+
+        `grid_import`, `grid_export` (a meter that never exported has none) and `gas`.
+        """
+        wanted = {
+            "grid_import": statistic_id(AIDON_METER_ID, "active_power_import_total"),
+            "grid_export": statistic_id(AIDON_METER_ID, "active_power_export_total"),
+            "gas": statistic_id(self.require_config().corus_entry_id, "index_converted"),
+        }
+        (found,) = self.websocket(
+            {"type": "recorder/get_statistics_metadata", "statistic_ids": list(wanted.values())}
+        )
+        existing = {item["statistic_id"] for item in found}
+        return {source: ident for source, ident in wanted.items() if ident in existing}
+
     def energy_preferences(self) -> dict[str, Any] | None:
-        """Energy dashboard preferences for the demo meters, once their totals exist."""
-        by_unique_id = {entity["unique_id"]: entity for entity in self.integration_entities()}
-
-        def entity_id(device_key: str, key: str) -> str | None:
-            entity = by_unique_id.get(f"{device_key}_{key}")
-            return entity["entity_id"] if entity and entity["state"] else None
-
-        grid_import = entity_id(AIDON_METER_ID, "active_power_import_total")
-        grid_export = entity_id(AIDON_METER_ID, "active_power_export_total")
-        gas = entity_id(self.require_config().corus_entry_id, "index_converted")
-        if grid_import is None or gas is None:
+        """Energy dashboard preferences for the demo meters, once their statistics exist."""
+        statistics = self.energy_statistics()
+        if "grid_import" not in statistics or "gas" not in statistics:
             return None
         price = {"entity_energy_price": None, "number_energy_price": None}
-        # A meter that never exported has no export total (0 is never published).
-        flow_to = (
-            []
-            if grid_export is None
-            else [{"stat_energy_to": grid_export, "stat_compensation": None, **price}]
-        )
+        flow_to = []
+        if (grid_export := statistics.get("grid_export")) is not None:
+            flow_to.append({"stat_energy_to": grid_export, "stat_compensation": None, **price})
         return {
             "energy_sources": [
                 {
                     "type": "grid",
-                    "flow_from": [{"stat_energy_from": grid_import, "stat_cost": None, **price}],
+                    "flow_from": [
+                        {
+                            "stat_energy_from": statistics["grid_import"],
+                            "stat_cost": None,
+                            **price,
+                        }
+                    ],
                     "flow_to": flow_to,
                     "cost_adjustment_day": 0,
                 },
-                {"type": "gas", "stat_energy_from": gas, "stat_cost": None, **price},
+                {
+                    "type": "gas",
+                    "stat_energy_from": statistics["gas"],
+                    "stat_cost": None,
+                    **price,
+                },
             ],
             "device_consumption": [],
         }
@@ -560,7 +618,7 @@ class DemoStack:
         return True
 
     def configure_energy(self) -> bool:
-        """Point the Energy dashboard at the meters' totals; False while they do not exist yet."""
+        """Point the Energy dashboard at the meters' hourly statistics; False until they exist."""
         if (preferences := self.energy_preferences()) is None:
             return False
         self.websocket({"type": "energy/save_prefs", **preferences})
@@ -617,14 +675,18 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"\nHome Assistant is running: open {stack.url}\n"
                 "(logged in automatically from this machine). Ctrl-C stops everything.\n"
-                "The Energy dashboard is set up once the meter has sent its energy totals "
-                "(list 3: on the hour, or within a minute with --cadence fast).",
+                f"The simulated meter replays its last {HISTORY_DAYS} days of hourly readings "
+                "to Home Assistant, and the converter's hourly log is imported too.",
                 flush=True,
             )
-            # Set-up steps that wait for the meters' entities to appear.
+            # Set-up steps that wait for the meters' entities and statistics to appear.
             pending = {
                 stack.enable_phase_voltages: "Per-phase voltages enabled.",
-                stack.configure_energy: "Energy dashboard configured with the meters' totals.",
+                stack.configure_energy: (
+                    "Energy dashboard configured with the imported hourly statistics: "
+                    f"grid import/export ({HISTORY_DAYS} days back) and gas "
+                    f"({CORUS_BACKFILL_DAYS} days back)."
+                ),
             }
             while True:
                 stack.ensure_alive()
