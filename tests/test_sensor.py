@@ -33,12 +33,6 @@ LIST_1, LIST_2, LIST_3 = aidon_lists()
 pytestmark = pytest.mark.usefixtures("fast_han_timing")
 
 
-@pytest.fixture
-def expected_lingering_timers() -> bool:
-    """Lenient only on newer harnesses, whose mqtt_mock leaks a timer (see conftest)."""
-    return NEWER_HARNESS
-
-
 def mqtt_entry(unique_id: str | None = AIDON_METER_ID) -> Any:
     return meter_entry(Connection.HAN_MQTT, unique_id=unique_id, **{CONF_TOPICS: ["han"]})
 
