@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -99,6 +100,38 @@ async def unload_entry(hass: Any, entry: Any) -> None:
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+type StatisticRow = tuple[datetime, float | None, float | None]
+
+
+async def statistic_rows(
+    hass: Any, statistic_ids: Iterable[str], since: datetime
+) -> dict[str, list[StatisticRow]]:
+    """Hourly rows (start, state, sum) per statistic, once the recorder wrote what is queued."""
+    from homeassistant.util import dt as dt_util
+    from pytest_homeassistant_custom_component.components.recorder.common import (
+        async_wait_recording_done,
+        statistics_during_period,
+    )
+
+    await async_wait_recording_done(hass)
+    statistics = await hass.async_add_executor_job(
+        statistics_during_period,
+        hass,
+        since,
+        None,
+        set(statistic_ids),
+        "hour",
+        None,
+        {"state", "sum"},
+    )
+    return {
+        ident: [
+            (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"]) for row in rows
+        ]
+        for ident, rows in statistics.items()
+    }
 
 
 def sensor_state(hass: Any, entry: Any, key: str) -> Any:

@@ -21,7 +21,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
-    statistics_during_period,
 )
 
 from custom_components.amshan_corus.const import (
@@ -48,14 +47,14 @@ from custom_components.amshan_corus.statistics import (
     CorusBackfill,
     statistic_id,
 )
-from tests.conftest import meter_entry, setup_entry
+from tests.conftest import StatisticRow, meter_entry, setup_entry, statistic_rows
 from tests.test_hourly_import import list_3
 
 OSLO = ZoneInfo("Europe/Oslo")
 START = datetime(2026, 11, 20, 12, 30, tzinfo=OSLO)
 DEVICE = "corus-057"
 IDS = {key: statistic_id(DEVICE, key) for key in (*CORUS_SERIES, *CORUS_INCREMENT_SERIES)}
-Row = tuple[datetime, float, float]
+Row = StatisticRow
 
 
 @pytest.fixture(autouse=True)
@@ -94,25 +93,8 @@ def simulator_52(**faults: Any) -> CorusSimulator:
 
 
 async def rows(hass: HomeAssistant, since: datetime = START) -> dict[str, list[Row]]:
-    await async_wait_recording_done(hass)
-    statistics = await hass.async_add_executor_job(
-        statistics_during_period,
-        hass,
-        since - timedelta(days=5),
-        None,
-        set(IDS.values()),
-        "hour",
-        None,
-        {"state", "sum"},
-    )
-    return {
-        key: [
-            (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
-            for row in statistics.get(ident, [])
-        ]
-        for key, ident in IDS.items()
-        if ident in statistics
-    }
+    found = await statistic_rows(hass, IDS.values(), since - timedelta(days=5))
+    return {key: found[ident] for key, ident in IDS.items() if ident in found}
 
 
 def running_sums(records: list[DatabaseRecord], key: str) -> list[Row]:

@@ -12,20 +12,18 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
-from pytest_homeassistant_custom_component.components.recorder.common import (
-    async_wait_recording_done,
-    statistics_during_period,
-)
 
 from custom_components.amshan_corus.const import CONF_TOPICS, Connection
 from custom_components.amshan_corus.protocol.corus.client import CorusClient
 from custom_components.amshan_corus.protocol.corus.simulator import CorusSimulator
 from custom_components.amshan_corus.statistics import CORUS_SERIES, CorusBackfill, statistic_id
 from tests.conftest import (
+    StatisticRow,
     han_frame,
     meter_entry,
     setup_entry,
     shared_vector,
+    statistic_rows,
     unload_entry,
 )
 from tests.protocol.han.vectors import vector
@@ -48,22 +46,9 @@ def readout(gas_hour: int, gas: str) -> bytes:
     ).replace(b"!6796", b"!")
 
 
-async def gas_rows(hass: HomeAssistant) -> list[tuple[datetime, float, float]]:
-    await async_wait_recording_done(hass)
-    statistics = await hass.async_add_executor_job(
-        statistics_during_period,
-        hass,
-        datetime(2016, 11, 28, tzinfo=dt_util.UTC),
-        None,
-        {GAS},
-        "hour",
-        None,
-        {"state", "sum"},
-    )
-    return [
-        (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
-        for row in statistics.get(GAS, [])
-    ]
+async def gas_rows(hass: HomeAssistant) -> list[StatisticRow]:
+    rows = await statistic_rows(hass, {GAS}, datetime(2016, 11, 28, tzinfo=dt_util.UTC))
+    return rows.get(GAS, [])
 
 
 async def test_gas_booked_at_meter_hour_and_restart(
@@ -104,25 +89,9 @@ START = datetime(2026, 11, 20, 12, 30, tzinfo=OSLO)
 IDS = {key: statistic_id("corus-b0040", key) for key in CORUS_SERIES}
 
 
-async def corus_rows(hass: HomeAssistant) -> dict[str, list[tuple[datetime, float, float]]]:
-    await async_wait_recording_done(hass)
-    statistics = await hass.async_add_executor_job(
-        statistics_during_period,
-        hass,
-        START - timedelta(days=3),
-        None,
-        set(IDS.values()),
-        "hour",
-        None,
-        {"state", "sum"},
-    )
-    return {
-        key: [
-            (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
-            for row in statistics.get(ident, [])
-        ]
-        for key, ident in IDS.items()
-    }
+async def corus_rows(hass: HomeAssistant) -> dict[str, list[StatisticRow]]:
+    rows = await statistic_rows(hass, IDS.values(), START - timedelta(days=3))
+    return {key: rows.get(ident, []) for key, ident in IDS.items()}
 
 
 async def test_corus_backfill_imports_the_hourly_database(
@@ -193,22 +162,9 @@ async def test_list_3_booked_at_meter_hour_and_restart(
         async_fire_mqtt_message(hass, "ams", list_3(hour, register))
         await hass.async_block_till_done()
 
-    async def rows() -> list[tuple[datetime, float, float]]:
-        await async_wait_recording_done(hass)
-        statistics = await hass.async_add_executor_job(
-            statistics_during_period,
-            hass,
-            datetime(2020, 1, 21, tzinfo=dt_util.UTC),
-            None,
-            {ENERGY},
-            "hour",
-            None,
-            {"state", "sum"},
-        )
-        return [
-            (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
-            for row in statistics.get(ENERGY, [])
-        ]
+    async def rows() -> list[StatisticRow]:
+        found = await statistic_rows(hass, {ENERGY}, datetime(2020, 1, 21, tzinfo=dt_util.UTC))
+        return found.get(ENERGY, [])
 
     def at(hour: int) -> datetime:
         return datetime(2020, 1, 21, hour, tzinfo=dt_util.UTC)

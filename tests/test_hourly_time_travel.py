@@ -18,18 +18,20 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
-from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
-from pytest_homeassistant_custom_component.components.recorder.common import (
-    async_wait_recording_done,
-    statistics_during_period,
-)
 
 from custom_components.amshan_corus.const import CONF_TOPICS, Connection
 from custom_components.amshan_corus.protocol.han.simulator import AidonNoMeter
 from custom_components.amshan_corus.statistics import statistic_id
-from tests.conftest import AIDON_METER_ID, meter_entry, setup_entry, unload_entry
+from tests.conftest import (
+    AIDON_METER_ID,
+    StatisticRow,
+    meter_entry,
+    setup_entry,
+    statistic_rows,
+    unload_entry,
+)
 from tests.protocol.han.vectors import vector
 
 TOPIC = "ams"
@@ -38,7 +40,7 @@ EXPORT = statistic_id(AIDON_METER_ID, "active_power_export_total")
 R0 = 22721380  # Wh: the import register of the first list 3 in every test (22721.38 kWh)
 KWH = 22721.38
 
-type Row = tuple[datetime, float, float]
+type Row = StatisticRow
 
 
 @pytest.fixture(autouse=True)
@@ -89,21 +91,7 @@ class Meter:
 
 async def rows(hass: HomeAssistant, statistic: str) -> list[Row]:
     """The statistic's hourly rows in the recorder, once it has written what is queued."""
-    await async_wait_recording_done(hass)
-    statistics = await hass.async_add_executor_job(
-        statistics_during_period,
-        hass,
-        utc(2025, 1, 1),
-        None,
-        {statistic},
-        "hour",
-        None,
-        {"state", "sum"},
-    )
-    return [
-        (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
-        for row in statistics.get(statistic, [])
-    ]
+    return (await statistic_rows(hass, {statistic}, utc(2025, 1, 1))).get(statistic, [])
 
 
 async def test_spring_forward_rows_are_consecutive_utc_hours(
