@@ -549,7 +549,7 @@ class DemoStack:
     def energy_statistics(self) -> dict[str, str]:
         """The demo meters' imported hourly statistics that exist so far, by source.
 
-        `grid_import`, `grid_export` (a meter that never exported has none) and `gas`.
+        `grid_import`, `grid_export` (the demo meter is a prosumer) and `gas`.
         """
         wanted = {
             "grid_import": statistic_id(AIDON_METER_ID, "active_power_import_total"),
@@ -563,14 +563,11 @@ class DemoStack:
         return {source: ident for source, ident in wanted.items() if ident in existing}
 
     def energy_preferences(self) -> dict[str, Any] | None:
-        """Energy dashboard preferences for the demo meters, once their statistics exist."""
+        """Energy dashboard preferences for the demo meters, once all their statistics exist."""
         statistics = self.energy_statistics()
-        if "grid_import" not in statistics or "gas" not in statistics:
+        if len(statistics) < 3:
             return None
         price = {"entity_energy_price": None, "number_energy_price": None}
-        flow_to = []
-        if (grid_export := statistics.get("grid_export")) is not None:
-            flow_to.append({"stat_energy_to": grid_export, "stat_compensation": None, **price})
         return {
             "energy_sources": [
                 {
@@ -582,7 +579,13 @@ class DemoStack:
                             **price,
                         }
                     ],
-                    "flow_to": flow_to,
+                    "flow_to": [
+                        {
+                            "stat_energy_to": statistics["grid_export"],
+                            "stat_compensation": None,
+                            **price,
+                        }
+                    ],
                     "cost_adjustment_day": 0,
                 },
                 {

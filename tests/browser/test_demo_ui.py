@@ -1,23 +1,35 @@
 """Chromium walks through the demo stack as a person would, and saves what it saw under docs/.
 
-The stack is the one `scripts/demo` runs (HAN meter in fast cadence, Corus converter, Home
-Assistant), on free ports, torn down whatever happens. Every wait is on a condition with a
-generous bound: Home Assistant takes tens of seconds to start on a busy 2-core machine.
+The stack is the one `scripts/demo` runs (HAN meter in fast cadence with 3 days of replayed
+history, Corus converter, Home Assistant), on free ports, torn down whatever happens. Every
+wait is on a condition with a generous bound: Home Assistant takes tens of seconds to start on
+a busy 2-core machine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect, sync_playwright
 import pytest
 
 from custom_components.amshan_corus.const import DOMAIN
 from custom_components.amshan_corus.protocol.han.simulator import AIDON_METER_ID
-from scripts.demo_stack import HOST, DemoPorts, DemoStack, free_port, wait_for
+from custom_components.amshan_corus.statistics import statistic_id
+from scripts.demo_stack import (
+    HISTORY_DAYS,
+    HOST,
+    TIME_ZONE,
+    DemoPorts,
+    DemoStack,
+    free_port,
+    wait_for,
+)
 from tests.conftest import REPO_ROOT, SHARED_VECTORS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,6 +49,7 @@ DOCS = REPO_ROOT / "docs"
 UI_TIMEOUT_MS = 120_000
 # Enabling entities reloads the config entry after 30 s; fast-cadence list 3 comes every minute.
 ENTITY_TIMEOUT = 240.0
+CHART_SETTLE_MS = 3000  # the charts animate to a new period: screenshot them once they stand
 SECOND_METER_VECTOR = "p1_lg_e360_D"  # a Landis+Gyr E360 P1 readout: another meter, no meter id
 
 pytestmark = pytest.mark.skipif(
@@ -58,8 +71,8 @@ def stack(tmp_path: Path, socket_enabled: None) -> Iterator[DemoStack]:
     with DemoStack(tmp_path / "demo", ports=DemoPorts.free(), cadence="fast") as demo:
         demo.wait_until_running()
         for description, step in (
+            ("the imported statistics to exist", demo.configure_energy),
             ("the phase voltages to exist", demo.enable_phase_voltages),
-            ("the energy totals to exist", demo.configure_energy),
         ):
             wait_for(description, step, timeout=ENTITY_TIMEOUT, alive=demo.ensure_alive)
         yield demo
@@ -91,14 +104,38 @@ def entries(stack: DemoStack) -> list[dict[str, Any]]:
     return list(found)
 
 
+def meter_state(stack: DemoStack, key: str) -> str | None:
+    """The state of the demo HAN meter's sensor `key` (None while it has none)."""
+    for entity in stack.integration_entities():
+        if entity["unique_id"] == f"{AIDON_METER_ID}_{key}" and entity["state"]:
+            return str(entity["state"]["state"])
+    return None
+
+
 def expect_reading(page: Page, name: str, unit: str) -> None:
     """The device page shows the sensor `name` with a number in `unit`."""
     row = page.locator("hui-sensor-entity-row").filter(has_text=name).first
     expect(row).to_contain_text(re.compile(rf"\d[\d,.]* {re.escape(unit)}"))
 
 
+def hourly_rows(stack: DemoStack, statistic_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The hourly rows of `statistic_ids` since a week and a day ago."""
+    start = datetime.now(UTC) - timedelta(days=8)
+    (rows,) = stack.websocket(
+        {
+            "type": "recorder/statistics_during_period",
+            "start_time": start.isoformat(),
+            "statistic_ids": statistic_ids,
+            "period": "hour",
+            "types": ["sum"],
+        }
+    )
+    return dict(rows)
+
+
 def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
-    """Add a meter in the UI, read the devices' live values, open the Energy dashboard."""
+    """Add a meter in the UI, read the devices' live values and the capacity tariff from the
+    replayed days, open the Energy dashboard on days of imported history."""
     # 1. The second meter: another simulator, added through the config flow like a person would.
     capture = tmp_path / "landis_gyr_e360.bin"
     capture.write_bytes(vector_bytes(SECOND_METER_VECTOR))
@@ -126,11 +163,17 @@ def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
     assert len(added) == before + 1
     assert any(entry["title"] == title and entry["state"] == "loaded" for entry in added)
 
-    # 2. The HAN meter's device page: live power, voltage and energy with their units.
+    # 2. The HAN meter's device page: live power, voltage and energy with their units, and the
+    # capacity tariff, whose month has peaks from the replayed days.
+    peak = meter_state(stack, "capacity_peak_1")
+    assert peak is not None
+    assert re.fullmatch(r"\d+\.\d{3}", peak), peak
     page.goto(f"{stack.url}/config/devices/device/{device_id(stack, AIDON_METER_ID)}")
     expect_reading(page, "Power import", "kW")
-    expect_reading(page, "Voltage L1", "V")
+    expect_reading(page, "Voltage L1", "V")  # shown once the entry reloaded with them enabled
     expect_reading(page, "Energy import", "kWh")
+    expect_reading(page, "Capacity peaks mean", "kW")
+    expect_reading(page, "Capacity peak 1", "kW")
     page.screenshot(path=DOCS / "demo_han_meter.png", full_page=True)
 
     # 3. The Corus converter's device page: volume, pressure, temperature.
@@ -141,17 +184,30 @@ def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
     expect_reading(page, "Gas temperature", "°C")
     page.screenshot(path=DOCS / "demo_corus_converter.png", full_page=True)
 
-    # 4. The Energy dashboard renders with the configured grid and gas sources.
+    # 4. The Energy dashboard: grid and gas from the imported hourly statistics, days of them.
+    grid_import = statistic_id(AIDON_METER_ID, "active_power_import_total")
+    grid_export = statistic_id(AIDON_METER_ID, "active_power_export_total")
+    gas = statistic_id(corus_entry_id, "index_converted")
+    (prefs,) = stack.websocket({"type": "energy/get_prefs"})
+    sources = {source["type"]: source for source in prefs["energy_sources"]}
+    assert [flow["stat_energy_from"] for flow in sources["grid"]["flow_from"]] == [grid_import]
+    assert [flow["stat_energy_to"] for flow in sources["grid"]["flow_to"]] == [grid_export]
+    assert sources["gas"]["stat_energy_from"] == gas
+    rows = hourly_rows(stack, [grid_import, grid_export, gas])
+    # The meter's replay gives a row per past hour (fast cadence's live hours add more); the
+    # converter's first backfill a week of them.
+    counts = {ident: len(rows.get(ident, [])) for ident in (grid_import, grid_export, gas)}
+    assert all(count > 48 for count in counts.values()), counts
+    assert counts[grid_import] >= HISTORY_DAYS * 24
     page.goto(f"{stack.url}/energy")
     expect(page.get_by_text("Energy distribution")).to_be_visible()
     expect(page.get_by_text("Gas consumption").first).to_be_visible()
-    (prefs,) = stack.websocket({"type": "energy/get_prefs"})
-    sources = {source["type"]: source for source in prefs["energy_sources"]}
-    assert [flow["stat_energy_from"] for flow in sources["grid"]["flow_from"]] == [
-        "sensor.aidon_6525_energy_import"
-    ]
-    assert [flow["stat_energy_to"] for flow in sources["grid"]["flow_to"]] == [
-        "sensor.aidon_6525_energy_export"
-    ]
-    assert sources["gas"]["stat_energy_from"].startswith("sensor.corus_")
+    page.locator("ha-date-range-picker").click()
+    page.get_by_text("Last 7 days", exact=True).click()
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).astimezone(ZoneInfo(TIME_ZONE))
+    expect(page.locator("hui-energy-period-selector")).to_contain_text(
+        f"{week_ago:%b} {week_ago.day} \N{EN DASH}"
+    )
+    expect(page.get_by_text("There is no data for this period.")).to_have_count(0)
+    page.wait_for_timeout(CHART_SETTLE_MS)
     page.screenshot(path=DOCS / "demo_energy.png", full_page=True)
