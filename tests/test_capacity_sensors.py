@@ -96,6 +96,10 @@ async def test_capacity_sensors_follow_the_hour_and_survive_a_restart(
     # The running hour goes on from the restored register and power: 4 min 2 s at 1.8 kW.
     await send(hass, freezer, meter, HOUR_START + timedelta(hours=1, minutes=4, seconds=2))
     assert value_of(hass, "capacity_energy_this_hour") == "0.121"
+    # A reload (as the options flow does) reads the state the unload wrote, peaks included.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    assert value_of(hass, "capacity_peak_1") == "2.500"
+    assert value_of(hass, "capacity_peaks_mean") == "0.833"
     await unload_entry(hass, entry)
 
 

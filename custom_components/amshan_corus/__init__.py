@@ -35,10 +35,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) 
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) -> bool:
-    """Stop the sensors; the reader task and MQTT subscriptions end with the entry."""
+    """Stop the sensors and save the capacity state; the reader and MQTT end with the entry."""
     from .const import PLATFORMS  # noqa: PLC0415 - see the module docstring
+    from .coordinator import HanCoordinator  # noqa: PLC0415
 
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        return False
+    coordinator = entry.runtime_data
+    if isinstance(coordinator, HanCoordinator) and coordinator.capacity is not None:
+        await coordinator.capacity.async_close()
+    return True
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) -> None:

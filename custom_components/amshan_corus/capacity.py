@@ -28,7 +28,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import UnitOfEnergy, UnitOfPower
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -70,6 +70,7 @@ class CapacityFeed:
         self._clock_offset: timedelta | None = None
         self._last_clock: datetime | None = None
         self._snapshot: CapacitySnapshot | None = None
+        self._closed = False
 
     async def async_load(self) -> None:
         """Restore the saved tracker; a state it cannot read starts a fresh one."""
@@ -87,15 +88,21 @@ class CapacityFeed:
             # again at setup (a retained MQTT message) must not set the meter time back.
             self._last_clock = floor_to_period(latest, HOUR)
 
-    async def async_save(self) -> None:
-        """Write the state now (at unload; the delayed save covers Home Assistant's stop)."""
+    async def async_close(self) -> None:
+        """Stop taking readings and write the state now (the entry unloads).
+
+        Awaited by the unload, so an entry set up again (a reload) reads what was written, and
+        no delayed save of this feed can overwrite the next one's state afterwards. The delayed
+        save covers Home Assistant's stop.
+        """
+        self._closed = True
         await self._store.async_save(self.tracker.to_dict())
 
     @callback
     def async_update(self) -> None:
         """Feed the readings the latest message brought (new `MeterValue` objects)."""
         data: MeterData | None = self.coordinator.data
-        if data is None:
+        if data is None or self._closed:
             return
         fresh = {
             key: item
@@ -273,7 +280,6 @@ async def async_setup_capacity(
     coordinator.capacity = feed
     # Registered before the sensors' own listeners, so the tracker is fed before they read it.
     entry.async_on_unload(coordinator.async_add_listener(feed.async_update))
-    entry.async_on_unload(_save_on_unload(hass, entry, feed))
     return [CapacitySensor(coordinator, feed, description) for description in descriptions]
 
 
@@ -335,16 +341,6 @@ def _remove_stale_entities(
 async def async_remove_capacity_state(hass: HomeAssistant, entry_id: str) -> None:
     """Delete a removed entry's saved capacity state."""
     await Store[dict[str, Any]](hass, STORAGE_VERSION, _storage_key(entry_id)).async_remove()
-
-
-def _save_on_unload(
-    hass: HomeAssistant, entry: AmshanCorusConfigEntry, feed: CapacityFeed
-) -> CALLBACK_TYPE:
-    @callback
-    def _save() -> None:
-        hass.async_create_task(feed.async_save(), eager_start=True)
-
-    return _save
 
 
 class CapacitySensor(AmshanCorusEntity, SensorEntity):
