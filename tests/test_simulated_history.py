@@ -16,12 +16,7 @@ from zoneinfo import ZoneInfo
 from homeassistant.components.recorder import Recorder
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
-from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.components.recorder.common import (
-    async_wait_recording_done,
-    statistics_during_period,
-)
 
 from custom_components.amshan_corus.const import Connection
 from custom_components.amshan_corus.protocol.han.decode import decode_any
@@ -33,9 +28,11 @@ from custom_components.amshan_corus.protocol.han.simulator import (
 from custom_components.amshan_corus.statistics import statistic_id
 from tests.conftest import (
     AIDON_METER_ID,
+    StatisticRow,
     meter_entry,
     sensor_state,
     setup_entry,
+    statistic_rows,
     unload_entry,
     wait_until,
 )
@@ -75,22 +72,9 @@ def replayed() -> list[tuple[datetime, int]]:
     return result
 
 
-async def import_rows(hass: HomeAssistant) -> list[tuple[datetime, float, float]]:
-    await async_wait_recording_done(hass)
-    statistics = await hass.async_add_executor_job(
-        statistics_during_period,
-        hass,
-        START - HISTORY - timedelta(hours=1),
-        None,
-        {IMPORT},
-        "hour",
-        None,
-        {"state", "sum"},
-    )
-    return [
-        (dt_util.utc_from_timestamp(row["start"]), row["state"], row["sum"])
-        for row in statistics.get(IMPORT, [])
-    ]
+async def import_rows(hass: HomeAssistant) -> list[StatisticRow]:
+    rows = await statistic_rows(hass, {IMPORT}, START - HISTORY - timedelta(hours=1))
+    return rows.get(IMPORT, [])
 
 
 async def test_replayed_history_reaches_statistics_and_capacity(
