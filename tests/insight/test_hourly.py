@@ -315,7 +315,7 @@ def _stream(hours: list[tuple[int, str]]) -> list[tuple[datetime, int]]:
     return observations
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(_hours, st.integers(min_value=0, max_value=80))
 def test_property_sum_matches_register_and_restart_is_transparent(
     hours: list[tuple[int, str]], cut: int
@@ -473,7 +473,7 @@ def test_increment_duplicates_bad_amounts_and_restart() -> None:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(_hours, st.integers(min_value=0, max_value=80))
 def test_property_increment_sum_is_the_booked_hours_use_and_restart_is_transparent(
     hours: list[tuple[int, str]], cut: int

@@ -257,6 +257,15 @@ def test_round_trip_is_json_and_exact() -> None:
     assert rules_to_options(rules_from_options(CUSTOM_OPTIONS)) == CUSTOM_OPTIONS
 
 
+def test_long_decimals_keep_every_digit() -> None:
+    """29 significant digits, one more than Decimal's context: written as given, not rounded."""
+    price = Decimal("1217.4512329787674939291094556")
+    options = rules_to_options(rules_from_options({"price_per_kw": price, "step_limits": []}))
+    assert options["price_per_kw"] == "1217.4512329787674939291094556"
+    assert rules_to_options(CapacityRules(price_per_kw=Decimal("20.500")))["price_per_kw"] == "20.5"
+    assert rules_to_options(CapacityRules(price_per_kw=Decimal("2E+1")))["price_per_kw"] == "20"
+
+
 def test_norway_as_options() -> None:
     assert rules_to_options(CapacityRules()) == {
         "peaks": 3,

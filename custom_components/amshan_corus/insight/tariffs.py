@@ -361,8 +361,12 @@ def format_number_list(numbers: Sequence[Decimal] | None) -> str:
 
 
 def _text(number: Decimal) -> str:
-    """`2` rather than `2.0` or `2E+1`, `0.5` rather than `0.50`; the same value."""
-    return format(number.normalize(), "f")
+    """`2` rather than `2.0` or `2E+1`, `0.5` rather than `0.50`; the same value.
+
+    Not `normalize()`: it rounds to the context's 28 digits.
+    """
+    text = format(number, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _number(value: object) -> Decimal | None:

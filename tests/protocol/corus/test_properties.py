@@ -16,7 +16,7 @@ import struct
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 import pytest
 
 from custom_components.amshan_corus.protocol.corus import datatypes as dt, frames
@@ -32,7 +32,7 @@ from custom_components.amshan_corus.protocol.corus.firmware import get_parameter
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")  # the client tests use 127.0.0.1
 
-EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(max_examples=200)
 
 UNSIGNED = [dt.WORD, dt.EWORD, dt.ULONG, dt.EULONG]
 ALL_TYPES = list(dt.DATA_TYPES.values())
@@ -263,9 +263,7 @@ def test_any_record_bytes_parse_or_give_a_protocol_error(data: st.DataObject) ->
 SILENT_TIMEOUT = 0.25
 CLOSED_TIMEOUT = 5.0
 HANG_GUARD = 30.0  # far beyond any step's timeout: only a real hang reaches it
-NET_EXAMPLES = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+NET_EXAMPLES = settings(max_examples=60)
 SIGN_ON = frames.WAKEUP_REPLY + b"/SIM5CORUS\r\n" + frames.password_message(b"PASS") + frames.ACK
 MAP_REPLY = frames.build_reply(b"FL_b0040")
 

@@ -153,14 +153,14 @@ def test_unit_table() -> None:
     assert 255 not in UNITS
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_raise_only_decode_errors(data: bytes) -> None:
     with contextlib.suppress(DecodeError):  # nothing else may come out
         decode_data(data)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(st.binary(min_size=12, max_size=12))
 def test_any_date_time_bytes_give_a_moment_or_none(raw: bytes) -> None:
     value = parse_date_time(raw)

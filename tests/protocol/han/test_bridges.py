@@ -224,7 +224,7 @@ def test_tibber_corrupt_chunk_then_new_stream_recovers() -> None:
     assert message.value("active_power_import_total") == Decimal("1605.055")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_arbitrary_envelopes_only_han_errors(data: bytes) -> None:
     decoder = PayloadDecoder()
@@ -234,7 +234,7 @@ def test_arbitrary_envelopes_only_han_errors(data: bytes) -> None:
         parse_hex_text(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.text(max_size=80))
 def test_arbitrary_text_only_han_errors(text: str) -> None:
     with contextlib.suppress(HanError):

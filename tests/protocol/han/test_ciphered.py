@@ -72,7 +72,7 @@ def test_stream_of_raw_apdus_in_any_chunking_with_garbage(chunk: int) -> None:
     assert messages[0].value("active_power_import") == 9
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.lists(st.integers(1, 200), min_size=1, max_size=40))
 def test_any_split_gives_the_same_frames(cuts: list[int]) -> None:
     data = b"\x00\x55".join(APDUS)

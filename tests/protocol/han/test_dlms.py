@@ -181,7 +181,7 @@ def test_gbt_assembler_bounds_memory() -> None:
     assert not assembler.pending
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_raise_only_han_errors(data: bytes) -> None:
     for payload in (data, b"\xe6\xe7\x00\x0f\x40\x00\x00\x00\x00" + data, b"\x02" + data):
@@ -189,7 +189,7 @@ def test_arbitrary_bytes_raise_only_han_errors(data: bytes) -> None:
             decode_dlms(payload, keys=KEYS)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.binary(max_size=200), st.sampled_from([0x30, 0x20, 0x21]))
 def test_encrypted_garbage_raises_only_han_errors(data: bytes, sc: int) -> None:
     apdu = encrypt_apdu(data, system_title=TITLE, frame_counter=3, keys=KEYS, security_control=sc)

@@ -212,7 +212,7 @@ def test_memory_is_bounded() -> None:
         assert reader.buffered <= MAX_FRAME_LENGTH + 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.lists(st.binary(max_size=64), max_size=12), st.randoms(use_true_random=False))
 def test_any_chunking_of_frames_and_garbage(garbage: list[bytes], rnd: object) -> None:
     parts: list[bytes] = []
@@ -230,7 +230,7 @@ def test_any_chunking_of_frames_and_garbage(garbage: list[bytes], rnd: object) -
     assert infos == expected
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(st.binary(max_size=3000))
 def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     reader = HdlcFrameReader()
@@ -239,7 +239,7 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     assert reader.buffered <= MAX_FRAME_LENGTH + 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.binary(max_size=300),
     st.sampled_from([b"\x41", b"\x01", b"\xce\xff"]),

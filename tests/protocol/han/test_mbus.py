@@ -54,7 +54,7 @@ def test_non_dlms_frames_are_ignored() -> None:
     assert reader.ignored == 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     reader = MbusFrameReader()

@@ -165,7 +165,7 @@ def test_system_title_names_the_manufacturer() -> None:
     assert readings["active_power_import"].value == 5
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     st.recursive(
         st.one_of(

@@ -274,7 +274,7 @@ def test_non_ascii_value_is_a_decode_error() -> None:
         decode_p1(body + f"{crc16_arc(body):04X}".encode())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=600), st.integers(min_value=1, max_value=64))
 def test_arbitrary_bytes_only_han_errors(data: bytes, chunk: int) -> None:
     reader = P1Reader()
@@ -286,7 +286,7 @@ def test_arbitrary_bytes_only_han_errors(data: bytes, chunk: int) -> None:
         decode_p1(data)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.lists(
         st.sampled_from(

@@ -112,7 +112,7 @@ def test_independent_gcm_build_decrypts() -> None:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     plaintext=st.binary(max_size=400),
     ek=st.binary(min_size=16, max_size=16),

@@ -230,7 +230,7 @@ def test_decode_any_needs_key() -> None:
 # --------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=800), st.integers(min_value=1, max_value=97))
 def test_arbitrary_bytes_in_any_chunking_only_counts(data: bytes, chunk: int) -> None:
     decoder = MeterStreamDecoder()
@@ -239,7 +239,7 @@ def test_arbitrary_bytes_in_any_chunking_only_counts(data: bytes, chunk: int) ->
     assert decoder.bytes == len(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     st.lists(
         st.sampled_from([FRAME_7D, FRAME_7E, KAIFA_LIST3, b"\x7e", b"\x68", b"/", b"!", NOISE[:9]])
@@ -255,7 +255,7 @@ def test_frames_mixed_with_noise_decode_only_true_values(parts: list[bytes], chu
         assert message.value("active_power_import") in (1661, 5502, 583)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=400))
 def test_decode_any_arbitrary_bytes_only_han_errors(data: bytes) -> None:
     for prefix in (b"", b"\x7e", b"\x68", b"\xe6\xe7\x00", b"\x0f", b"\xdb\x08", b"/ABC5"):
