@@ -466,7 +466,7 @@ _month_values = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(_month_values, st.booleans())
 def test_property_mean_never_decreases_within_a_month(
     entries: list[tuple[int, Decimal]], per_day: bool
@@ -481,7 +481,7 @@ def test_property_mean_never_decreases_within_a_month(
         previous = mean
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     _month_values,
     st.integers(min_value=0, max_value=27 * 24 - 1),
@@ -527,6 +527,51 @@ def test_property_headroom_used_fully_keeps_the_step_and_one_wh_more_raises_it(
     total = sum((p.value_kw for p in kept), D(0))
     assert sum((p.value_kw for p in peaks_after), D(0)) == total
     assert total >= sum((p.value_kw for p in peaks_before), D(0))
+
+
+@settings(max_examples=200)
+@given(
+    _month_values,
+    st.integers(min_value=1, max_value=27 * 24 - 1),
+    st.integers(min_value=1, max_value=4),
+    st.booleans(),
+    st.decimals(min_value=0, max_value=20, places=3),
+)
+def test_property_snapshot_matches_the_whole_month_worked_out_afresh(
+    entries: list[tuple[int, Decimal]], hour: int, peaks: int, per_day: bool, kw: Decimal
+) -> None:
+    """The snapshot works from each month's best values, kept between changes: the same answers
+    as `select_peaks` and `headroom` over every value of the month."""
+    rules = CapacityRules(peaks=peaks, one_per_day=per_day, night_weight=D("0.5"))
+    tracker = CapacityTracker(rules, OSLO)
+    first = local(OSLO, 2026, 2, 1).astimezone(UTC)
+    start = first + hour * HOUR
+    month = date(2026, 2, 1)
+    for h, kwh in sorted(dict(entries).items()):
+        if h < hour - 1:
+            tracker.add_period(first + h * HOUR, kwh)
+            expected = select_peaks(tracker._values(month), rules, OSLO)
+            assert tracker.month_result(first).peaks == expected
+    # Power from the end of the hour before: the live hour is observed from its start.
+    for minute in range(-2, 42, 2):
+        tracker.add_power(start + timedelta(minutes=minute), kw)
+    snapshot = tracker.snapshot()
+
+    others = [peak for peak in tracker._values(month) if peak.start != start]
+    assert snapshot.month.peaks == select_peaks(tracker._values(month), rules, OSLO)
+    assert snapshot.energy_so_far_kwh is not None
+    room = headroom(others, start, snapshot.energy_so_far_kwh, rules, OSLO)
+    assert (snapshot.headroom_kwh, snapshot.mean_headroom_kwh) == (
+        room.energy_kwh,
+        room.mean_energy_kwh,
+    )
+    estimate = snapshot.estimated_energy_kwh
+    assert estimate is not None
+    weight = rules.weight(start.astimezone(OSLO))
+    projected = select_peaks(
+        [*others, Peak(start, weight * estimate, estimate, False)], rules, OSLO
+    )
+    assert snapshot.projected_mean_kw == sum((p.value_kw for p in projected), D(0)) / peaks
 
 
 def test_live_tracking_through_the_october_dst_night() -> None:
@@ -646,7 +691,7 @@ def _replay(tracker: CapacityTracker, events: list[tuple[str, datetime, Decimal]
             tracker.add_register(moment, value)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(_events, st.integers(min_value=0, max_value=150))
 def test_property_restart_anywhere_is_transparent(
     raw: list[tuple[str, int, Decimal]], cut: int

@@ -239,6 +239,23 @@ class _Closed:
     peak: Peak | None  # None when the period does not count
 
 
+@dataclass(frozen=True, slots=True)
+class _MonthView:
+    """A month's closed periods, worked out once each time they change.
+
+    `contenders` are the counted values that can still matter to the month's result, to what a
+    new period would make of it and to that period's headroom: the `peaks` highest (ties: the
+    earlier period), with one peak per day each day's best. A lower value never counts: the
+    `peaks` above it do, whatever the new period's value, or the new one does instead of one
+    of them (its day's best included).
+    """
+
+    has_periods: bool  # any closed period in the month, counted or not
+    result: MonthResult
+    contenders: tuple[Peak, ...]
+    starts: frozenset[datetime]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrackerConfig:
     """How readings are taken.
@@ -285,6 +302,7 @@ class CapacityTracker:
         self.counts: Counter[str] = Counter()
         self._live: _Live | None = None
         self._closed: dict[datetime, _Closed] = {}
+        self._views: dict[date, _MonthView] = {}  # emptied whenever `_closed` changes
         self._power: tuple[datetime, Decimal] | None = None
         self._registers = _Registers()
         self._latest: datetime | None = None
@@ -402,8 +420,7 @@ class CapacityTracker:
 
     def month_result(self, moment: datetime) -> MonthResult:
         """The result of the local month holding `moment`, from closed periods."""
-        month = self._month_of(to_utc(moment))
-        return self._result(month, self._values(month))
+        return self._view(self._month_of(to_utc(moment))).result
 
     def snapshot(self, now: datetime | None = None) -> CapacitySnapshot:
         """The sensor values at `now` (default: the latest reading's time)."""
@@ -412,7 +429,11 @@ class CapacityTracker:
         start = floor_to_period(moment, rules.period)
         month = self._month_of(start)
         previous_month = (month - timedelta(days=1)).replace(day=1)
-        values = [peak for peak in self._values(month) if peak.start != start]
+        view = self._view(month)
+        if start in view.starts:  # a period closed already (`add_period`, a past `now`)
+            values = [peak for peak in self._values(month) if peak.start != start]
+        else:
+            values = list(view.contenders)
         live = self._live
         so_far = None
         if (
@@ -437,16 +458,16 @@ class CapacityTracker:
         projected_total = (
             None if projected is None else sum((p.value_kw for p in projected), Decimal(0))
         )
-        previous = self._closed.get(start - rules.period)
+        before = self._closed.get(start - rules.period)
         return CapacitySnapshot(
             period_start=start,
             energy_so_far_kwh=so_far,
             estimated_energy_kwh=estimate,
-            previous_period_kwh=None if previous is None else previous.energy_kwh,
-            previous_period_exact=previous is not None and previous.exact,
-            month=self._result(month, self._values(month)),
-            previous_month=self._result(previous_month, self._values(previous_month))
-            if any(item.month == previous_month for item in self._closed.values())
+            previous_period_kwh=None if before is None else before.energy_kwh,
+            previous_period_exact=before is not None and before.exact,
+            month=view.result,
+            previous_month=previous.result
+            if (previous := self._view(previous_month)).has_periods
             else None,
             projected_mean_kw=None if projected_total is None else projected_total / rules.peaks,
             projected_step=None if projected_total is None else rules.step(projected_total),
@@ -679,6 +700,7 @@ class CapacityTracker:
         self._kept_from = keep_from
         for start in [start for start, item in self._closed.items() if item.month < keep_from]:
             del self._closed[start]
+        self._views.clear()
 
     def _store(self, start: datetime, energy: Decimal, *, exact: bool) -> None:
         """Record a closed period, with what the month results need, worked out once."""
@@ -686,6 +708,26 @@ class CapacityTracker:
         counts = self.rules.weight(local) > 0
         peak = _peak(start, energy, self.rules, self.timezone, exact=exact) if counts else None
         self._closed[start] = _Closed(energy, exact, local.date().replace(day=1), peak)
+        self._views.clear()
+
+    def _view(self, month: date) -> _MonthView:
+        """The month's view: kept until a period is closed or dropped (once an hour, say)."""
+        if (view := self._views.get(month)) is not None:
+            return view
+        rules = self.rules
+        values = self._values(month)
+        ranked = sorted(values, key=lambda peak: (-peak.value_kw, peak.start))
+        day_best: dict[date, Peak] = {}
+        for peak in ranked:
+            day_best.setdefault(peak.start.astimezone(self.timezone).date(), peak)
+        contenders = tuple(day_best.values() if rules.one_per_day else ranked)[: rules.peaks]
+        view = self._views[month] = _MonthView(
+            has_periods=any(item.month == month for item in self._closed.values()),
+            result=self._result(month, contenders),
+            contenders=contenders,
+            starts=frozenset(peak.start for peak in values),
+        )
+        return view
 
     def _values(self, month: date) -> list[Peak]:
         return [
