@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+import os
 from pathlib import Path
 import re
+import tempfile
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +32,7 @@ from scripts.demo_stack import (
     free_port,
     wait_for,
 )
-from tests.conftest import REPO_ROOT, SHARED_VECTORS
+from tests.conftest import SHARED_VECTORS
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium tries to reach Google's services, which this
@@ -45,7 +47,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DOCS = REPO_ROOT / "docs"
+# The README's screenshots: refreshed only when asked (AMSHAN_CORUS_SCREENSHOTS=docs), so a test
+# run leaves the checkout as it was.
+SCREENSHOTS = Path(
+    os.environ.get("AMSHAN_CORUS_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / "amshan_corus_screenshots"
+)
 UI_TIMEOUT_MS = 120_000
 # Enabling entities reloads the config entry after 30 s; fast-cadence list 3 comes every minute.
 ENTITY_TIMEOUT = 240.0
@@ -152,12 +159,12 @@ def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
     page.get_by_text("HAN/P1 over the network (TCP)").click()
     page.get_by_label("Host").fill(HOST)
     page.get_by_label("Port").fill(str(second_port))
-    page.screenshot(path=DOCS / "demo_config_flow_form.png")
+    page.screenshot(path=SCREENSHOTS / "demo_config_flow_form.png")
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text("Device created").first).to_be_visible()
     title = f"Landis+Gyr ({HOST}:{second_port})"
     expect(page.get_by_label("Device name")).to_have_value(title)
-    page.screenshot(path=DOCS / "demo_config_flow.png")
+    page.screenshot(path=SCREENSHOTS / "demo_config_flow.png")
     page.get_by_role("button", name="Skip and finish").click()
     added = entries(stack)
     assert len(added) == before + 1
@@ -174,7 +181,7 @@ def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
     expect_reading(page, "Energy import", "kWh")
     expect_reading(page, "Capacity peaks mean", "kW")
     expect_reading(page, "Capacity peak 1", "kW")
-    page.screenshot(path=DOCS / "demo_han_meter.png", full_page=True)
+    page.screenshot(path=SCREENSHOTS / "demo_han_meter.png", full_page=True)
 
     # 3. The Corus converter's device page: volume, pressure, temperature.
     corus_entry_id = stack.require_config().corus_entry_id
@@ -182,7 +189,7 @@ def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
     expect_reading(page, "Converted volume", "m³")
     expect_reading(page, "Gas pressure", "bar")
     expect_reading(page, "Gas temperature", "°C")
-    page.screenshot(path=DOCS / "demo_corus_converter.png", full_page=True)
+    page.screenshot(path=SCREENSHOTS / "demo_corus_converter.png", full_page=True)
 
     # 4. The Energy dashboard: grid and gas from the imported hourly statistics, days of them.
     grid_import = statistic_id(AIDON_METER_ID, "active_power_import_total")
@@ -210,4 +217,4 @@ def test_demo_ui(stack: DemoStack, page: Page, tmp_path: Path) -> None:
     )
     expect(page.get_by_text("There is no data for this period.")).to_have_count(0)
     page.wait_for_timeout(CHART_SETTLE_MS)
-    page.screenshot(path=DOCS / "demo_energy.png", full_page=True)
+    page.screenshot(path=SCREENSHOTS / "demo_energy.png", full_page=True)
