@@ -40,7 +40,7 @@ MONTH = timedelta(days=31)
 def power_w(moment: datetime) -> int:
     """A household's import: a daily swing between about 0.4 and 5-5.6 kW, varying by day."""
     hours = moment.timestamp() / 3600
-    swing = 2300 + (int(hours // 24) * 37 % 11) * 60
+    swing = 2300 + (moment.day * 37 % 11) * 60 + moment.day * 7
     return int(2700 + swing * math.sin(hours / 24 * 2 * math.pi) + (moment.second % 7) * 30)
 
 
