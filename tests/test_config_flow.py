@@ -55,6 +55,7 @@ from custom_components.amshan_corus.protocol.han.simulator import (
 )
 from custom_components.amshan_corus.protocol.han.transport import ByteSource, open_serial
 
+from .conftest import sensor_state, wait_until
 from .protocol.han.sources import (
     ENCRYPTED,
     ENCRYPTED_KEYS,
@@ -66,6 +67,7 @@ from .protocol.han.sources import (
     list2_frame,
     unknown_frame,
 )
+from .rfc2217_meter import Rfc2217Meter
 
 TRANSLATIONS = Path(config_flow.__file__).parent / "translations"
 EK = ENCRYPTED_KEYS.encryption_key.hex()
@@ -429,6 +431,62 @@ async def test_serial_url_through_serialx(hass: HomeAssistant, simulator: HanSim
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_DEVICE] == url
     assert result["result"].unique_id == AIDON_METER_ID
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_serial_wrong_parity_is_tried_the_other_way_and_stored(hass: HomeAssistant) -> None:
+    """An 8E1 meter entered as 8N1 (a common Norwegian slip) is added with parity E, and runs."""
+    async with Rfc2217Meter(list1_frame() + list2_frame(), baudrate=2400, parity="E") as meter:
+        with (
+            patch.object(serialx, "list_serial_ports", return_value=[]),
+            patch("custom_components.amshan_corus.async_setup_entry", real_setup_entry),
+            patch("custom_components.amshan_corus.async_unload_entry", real_unload_entry),
+        ):
+            result = await choose(hass, Connection.HAN_SERIAL)
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {CONF_DEVICE: meter.url, CONF_BAUDRATE: "2400", CONF_PARITY: "N"}
+            )
+            assert result["type"] is FlowResultType.CREATE_ENTRY
+            assert result["data"] == {
+                CONF_CONNECTION: Connection.HAN_SERIAL,
+                CONF_DEVICE: meter.url,
+                CONF_BAUDRATE: 2400,
+                CONF_PARITY: "E",
+            }
+            entry = result["result"]
+            assert entry.unique_id == AIDON_METER_ID
+            await wait_until(lambda: sensor_state(hass, entry, "meter_id") is not None)
+            assert sensor_state(hass, entry, "meter_id").state == AIDON_METER_ID
+            assert await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_block_till_done()
+    # The probe at N, then at E; then the entry's own reader at E.
+    assert meter.settings_seen == [(2400, "N"), (2400, "E"), (2400, "E")]
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_serial_wrong_baud_rate_fails_at_both_parities_then_recovers(
+    hass: HomeAssistant,
+) -> None:
+    async with Rfc2217Meter(list1_frame() + list2_frame(), baudrate=9600, parity="E") as meter:
+        with patch.object(serialx, "list_serial_ports", return_value=[]):
+            result = await choose(hass, Connection.HAN_SERIAL)
+            form = {CONF_DEVICE: meter.url, CONF_BAUDRATE: "2400", CONF_PARITY: "E"}
+            result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+            assert result["errors"] == {"base": "bad_frames"}
+            assert meter.settings_seen == [(2400, "E"), (2400, "N")]
+
+            # Parity O is not a HAN setting worth a second try.
+            form |= {CONF_PARITY: "O"}
+            result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+            assert result["errors"] == {"base": "bad_frames"}
+            assert meter.settings_seen[2:] == [(2400, "O")]
+
+            form |= {CONF_BAUDRATE: "9600", CONF_PARITY: "E"}
+            result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert meter.settings_seen[3:] == [(9600, "E")]
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_BAUDRATE] == 9600
+    assert result["data"][CONF_PARITY] == "E"
 
 
 # ----------------------------------------------------------------------------- HAN via MQTT

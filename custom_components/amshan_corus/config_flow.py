@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import os
 import re
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
@@ -111,6 +111,16 @@ CORUS_TIMEOUT = 20.0
 MIN_POLL_INTERVAL = 60  # seconds; every session costs the converter's battery
 MAX_POLL_INTERVAL = 86400
 
+# HAN ports are 8N1 or 8E1 (most Norwegian Aidon and Kaifa meters: 8E1). Read at the wrong
+# parity, the bytes whose parity bit is 0 arrive garbled: when every frame fails its checksum,
+# the serial probe tries the other parity before giving up.
+_OTHER_PARITY: Final = {"N": "E", "E": "N"}
+_NO_METER_SEEN: Final = (
+    ProbeOutcome.CANNOT_CONNECT,
+    ProbeOutcome.NO_DATA,
+    ProbeOutcome.BAD_FRAMES,
+)
+
 _KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
 _KEY_FIELDS = (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY)
 _SCALE_FIELDS = (CONF_SCALE_CURRENT, CONF_SCALE_POWER, CONF_SCALE_ENERGY)
@@ -134,10 +144,14 @@ class CannotAddMeter(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MeterIdentity:
-    """Who answered: the entry's unique id (None when the meter sends no id) and a title."""
+    """Who answered: the entry's unique id (None when the meter sends no id) and a title.
+
+    `corrected` holds settings that worked instead of the ones entered (the other parity).
+    """
 
     unique_id: str | None
     title: str
+    corrected: Mapping[str, Any] | None = None
 
 
 # ------------------------------------------------------------------------- the one connect helper
@@ -156,6 +170,24 @@ async def async_try_connect(hass: HomeAssistant, data: Mapping[str, Any]) -> Met
         result = await _async_probe_mqtt(hass, data[CONF_TOPICS], keys)
     else:
         result = await probe_han(han_source_opener(data), keys=keys, timeout=HAN_PROBE_TIMEOUT)
+        if (
+            connection is Connection.HAN_SERIAL
+            and result.outcome is ProbeOutcome.BAD_FRAMES
+            and (other := _OTHER_PARITY.get(data[CONF_PARITY])) is not None
+        ):
+            retried = {**data, CONF_PARITY: other}
+            retry = await probe_han(
+                han_source_opener(retried), keys=keys, timeout=HAN_PROBE_TIMEOUT
+            )
+            if retry.outcome not in _NO_METER_SEEN:
+                LOGGER.info(
+                    "%s: every frame failed its checksum at parity %s, parity %s works",
+                    data[CONF_DEVICE],
+                    data[CONF_PARITY],
+                    other,
+                )
+                identity = _han_identity(connection, retried, retry)
+                return replace(identity, corrected={CONF_PARITY: other})
     return _han_identity(connection, data, result)
 
 
@@ -602,6 +634,7 @@ class AmshanCorusConfigFlow(ConfigFlow, domain=DOMAIN):
         reloading = False
         try:
             identity = await async_try_connect(self.hass, data)
+            data = {**data, **(identity.corrected or {})}
             if entry is None:
                 if identity.unique_id is not None:
                     await self.async_set_unique_id(identity.unique_id)
