@@ -91,7 +91,9 @@ async def test_list1_meter_gets_power_first_and_the_rest_later(
     await unload_entry(hass, entry)
 
 
-async def test_p1_meter_with_gas_sub_meter(hass: HomeAssistant, mqtt_mock: Any) -> None:
+async def test_p1_meter_with_gas_sub_meter(
+    hass: HomeAssistant, mqtt_mock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     """DSMR 4.2 Kaifa: tariff registers in kWh, and the M-Bus gas meter as a linked device."""
     entry = mqtt_entry("3960221976967177082151037881335713")
     await setup_entry(hass, entry)
@@ -118,6 +120,8 @@ async def test_p1_meter_with_gas_sub_meter(hass: HomeAssistant, mqtt_mock: Any) 
     assert child.via_device_id == parent.id
     assert child.serial_number == "4819243993373755377509728609491464"
     assert child.name == "Gas meter"
+    # HA 2026.8+ would log a deprecated `via_device` here: the link is by registry id there.
+    assert "Detected that custom integration" not in caplog.text
     assert (parent.manufacturer, parent.model) == ("Kaifa", "KAIFA-METER")
     registry_entry = er.async_get(hass).async_get(gas.entity_id)
     assert registry_entry.device_id == child.id

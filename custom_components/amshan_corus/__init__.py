@@ -19,13 +19,25 @@ if TYPE_CHECKING:
 
 async def async_setup_entry(hass: HomeAssistant, entry: AmshanCorusConfigEntry) -> bool:
     """Start the meter's coordinator, then its sensors."""
-    from .const import PLATFORMS  # noqa: PLC0415 - see the module docstring
+    from homeassistant.helpers import device_registry as dr  # noqa: PLC0415
+
+    from .const import DOMAIN, PLATFORMS  # noqa: PLC0415 - see the module docstring
     from .coordinator import CorusCoordinator, create_coordinator  # noqa: PLC0415
 
     coordinator = create_coordinator(hass, entry)
     if isinstance(coordinator, CorusCoordinator):
         # Test before setup: an unreachable converter raises ConfigEntryNotReady (retried).
         await coordinator.async_config_entry_first_refresh()
+    # The meter's device before its entities: M-Bus sub-meters link to it by registry id.
+    coordinator.device_id = (
+        dr.async_get(hass)
+        .async_get_or_create(
+            config_entry_id=entry.entry_id,
+            identifiers={(DOMAIN, coordinator.device_key)},
+            name=entry.title,
+        )
+        .id
+    )
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if not isinstance(coordinator, CorusCoordinator):

@@ -221,6 +221,7 @@ class AmshanCorusCoordinator(DataUpdateCoordinator[MeterData]):
         self.stats = MeterStats()
         self._scale: dict[frozenset[str], Decimal] = {}
         self._device_fields: dict[str, str | None] = {}
+        self.device_id: str | None = None  # the meter's device, registered by entry setup
 
     @property
     def device_key(self) -> str:

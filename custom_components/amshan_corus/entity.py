@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import CorusCoordinator, HanCoordinator
+
+# HA 2026.8 links a device to the one it is reached through by registry id and deprecates
+# `via_device` (removed in 2027.8, with a warning in the log until then); 2026.2 knows only
+# `via_device`.
+_LINK_BY_DEVICE_ID = "via_device_id" in DeviceInfo.__annotations__
 
 
 class AmshanCorusEntity(CoordinatorEntity[HanCoordinator | CorusCoordinator]):
@@ -36,10 +43,14 @@ class AmshanCorusEntity(CoordinatorEntity[HanCoordinator | CorusCoordinator]):
         device = f"{sub_meter}_meter" if channel is None else f"{sub_meter}_meter_channel"
         data = coordinator.data
         meter_id = data.value(f"{sub_meter}_meter_id{suffix}") if data is not None else None
+        if _LINK_BY_DEVICE_ID and coordinator.device_id is not None:
+            link: dict[str, Any] = {"via_device_id": coordinator.device_id}
+        else:
+            link = {"via_device": (DOMAIN, parent)}
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, f"{parent}_{sub_meter}{suffix}")},
             translation_key=device,
             translation_placeholders=None if channel is None else {"channel": str(channel)},
             serial_number=None if meter_id is None else str(meter_id),
-            via_device=(DOMAIN, parent),
+            **link,
         )
