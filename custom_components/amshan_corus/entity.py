@@ -52,5 +52,5 @@ class AmshanCorusEntity(CoordinatorEntity[HanCoordinator | CorusCoordinator]):
             translation_key=device,
             translation_placeholders=None if channel is None else {"channel": str(channel)},
             serial_number=None if meter_id is None else str(meter_id),
-            **link,
+            **link,  # type: ignore[typeddict-item]  # one of two keys, by HA version
         )
