@@ -683,6 +683,41 @@ _events = st.lists(
 )
 
 
+def _meter(tracker: CapacityTracker, first: datetime, last: datetime, register: Decimal) -> Decimal:
+    """2 kW every 2 s from `first` to `last`, list 3 (the register) at 10 s past each hour."""
+    moment = first
+    while moment < last:
+        moment += timedelta(seconds=2)
+        register += D(2) * 2 / 3600
+        tracker.add_power(moment, D(2))
+        if (moment.minute, moment.second) == (0, 10):
+            tracker.add_register(moment, register.quantize(D("0.001")))
+    return register
+
+
+@pytest.mark.parametrize(
+    ("down_seconds", "hours"),
+    [(50, [12, 13, 14]), (400, [12])],
+    ids=["restart_in_50_s", "down_for_over_5_min"],
+)
+def test_restart_across_a_list_3(down_seconds: int, hours: list[int]) -> None:
+    """Home Assistant restarting over the 14:00 list 3: a short gap in the power readings is
+    bridged and the 15:00 register shares 13-15 exactly; a longer one leaves both hours out
+    (what they used is not known), never counted low."""
+    rules = CapacityRules(one_per_day=False, peaks=10)
+    tracker = CapacityTracker(rules, "UTC")
+    register = _meter(tracker, utc(2026, 2, 4, 11, 59, 58), utc(2026, 2, 4, 13, 59, 50), D(1000))
+    saved = json.loads(json.dumps(tracker.to_dict()))
+    restarted = CapacityTracker.from_dict(saved, rules, "UTC")
+    back = utc(2026, 2, 4, 13, 59, 50) + timedelta(seconds=down_seconds)
+    register += D(2) * down_seconds / 3600  # used while Home Assistant was down
+    _meter(restarted, back, utc(2026, 2, 4, 15, 30), register)
+    peaks = sorted(restarted.month_result(utc(2026, 2, 4)).peaks, key=lambda peak: peak.start)
+    assert [(peak.start.hour, peak.energy_kwh, peak.exact) for peak in peaks] == [
+        (hour, D("2.000"), True) for hour in hours
+    ]
+
+
 def _replay(tracker: CapacityTracker, events: list[tuple[str, datetime, Decimal]]) -> None:
     for kind, moment, value in events:
         if kind == "power":

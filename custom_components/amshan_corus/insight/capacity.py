@@ -324,7 +324,8 @@ class CapacityTracker:
         self._touch(moment)
         if previous is None or moment - previous[0] > self.config.max_power_gap:
             if self._live is not None:
-                self._live.power_complete = False
+                # Not observed to its end (HA was down, the line silent): left out, not low.
+                self._live.power_complete = self._live.tail_complete = False
             self._roll(moment)
             live = self._live_at(moment)
             live.tail_complete = live.power_complete = False
