@@ -35,6 +35,8 @@ RUNS = 3
 POWER_EVERY = timedelta(seconds=2)
 MONTH_START = datetime(2025, 12, 31, 23, tzinfo=UTC)  # 1 January 2026, 00:00 in Oslo
 MONTH = timedelta(days=31)
+# (time, power in W, the register in kWh at a whole hour, else None)
+type Readings = list[tuple[datetime, int, Decimal | None]]
 
 
 def power_w(moment: datetime) -> int:
@@ -44,9 +46,9 @@ def power_w(moment: datetime) -> int:
     return int(2700 + swing * math.sin(hours / 24 * 2 * math.pi) + (moment.second % 7) * 30)
 
 
-def month_readings() -> list[tuple[datetime, int, Decimal | None]]:
+def month_readings() -> Readings:
     """(time, power W, register kWh at a whole hour else None) for the month, every 2 s."""
-    readings: list[tuple[datetime, int, Decimal | None]] = []
+    readings: Readings = []
     energy_wh = 12_345_678.0
     moment = MONTH_START
     while moment < MONTH_START + MONTH:
@@ -68,8 +70,8 @@ def best(run: Callable[[], object]) -> float:
     return min(times)
 
 
-def feed(readings: list[tuple[datetime, int, Decimal | None]], *, snapshot: bool) -> None:
-    tracker = CapacityTracker()
+def take(tracker: CapacityTracker, readings: Readings, *, snapshot: bool = False) -> None:
+    """Feed the readings as the integration does: power, the register when there is one."""
     for moment, watts, register in readings:
         tracker.add_power(moment, watts, "W")
         if register is not None:
@@ -82,37 +84,20 @@ def bench_capacity() -> None:
     readings = month_readings()
     messages = len(readings)
     print(f"Capacity tracker, Norwegian rule, one month (31 days) of 2 s messages ({messages:,})")
-    bare = best(lambda: feed(readings, snapshot=False))
+    bare = best(lambda: take(CapacityTracker(), readings))
     print(f"  readings only:                    {bare / messages * 1e6:7.1f} µs/message")
     # A snapshot's cost grows with the month's closed hours: measure the month's last day.
-    tracker = CapacityTracker()
     last_day = MONTH_START + MONTH - timedelta(days=1)
-    for moment, watts, register in readings:
-        if moment >= last_day:
-            break
-        tracker.add_power(moment, watts, "W")
-        if register is not None:
-            tracker.add_register(moment, register)
+    head = [reading for reading in readings if reading[0] < last_day]
+    tail = readings[len(head) :]
+    tracker = CapacityTracker()
+    take(tracker, head)
     state = tracker.to_dict()
-    tail = [reading for reading in readings if reading[0] >= last_day]
-
-    def last_day_with_snapshots() -> None:
-        fresh = CapacityTracker.from_dict(state)
-        for moment, watts, register in tail:
-            fresh.add_power(moment, watts, "W")
-            if register is not None:
-                fresh.add_register(moment, register)
-            fresh.snapshot()
-
-    with_snapshot = best(last_day_with_snapshots)
+    with_snapshot = best(lambda: take(CapacityTracker.from_dict(state), tail, snapshot=True))
     print(f"  readings + snapshot (day 31):     {with_snapshot / len(tail) * 1e6:7.1f} µs/message")
-    final = CapacityTracker()
-    for moment, watts, register in readings:
-        final.add_power(moment, watts, "W")
-        if register is not None:
-            final.add_register(moment, register)
-    saved = final.to_dict()
-    text = json.dumps(saved)
+    final = CapacityTracker.from_dict(state)
+    take(final, tail)
+    text = json.dumps(final.to_dict())
     save = best(lambda: json.dumps(final.to_dict()))
     restore = best(lambda: CapacityTracker.from_dict(json.loads(text)))
     month = final.month_result(MONTH_START + MONTH - timedelta(hours=1))

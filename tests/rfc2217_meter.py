@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 import contextlib
+from dataclasses import dataclass
 
 IAC, SB, SE, WILL, WONT, DO, DONT = 255, 250, 240, 251, 252, 253, 254
 BINARY, COM_PORT = 0, 44
@@ -26,6 +27,14 @@ def garbled(data: bytes) -> bytes:
 
 def _escaped(data: bytes) -> bytes:
     return data.replace(bytes([IAC]), bytes([IAC, IAC]))
+
+
+@dataclass
+class _Line:
+    """What the client has set the server's UART to (None: not yet)."""
+
+    baudrate: int | None = None
+    parity: str | None = None
 
 
 class Rfc2217Meter:
@@ -61,7 +70,7 @@ class Rfc2217Meter:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        line: dict[str, int | str | None] = {"baudrate": None, "parity": None}
+        line = _Line()
         sender = asyncio.create_task(self._send(writer, line))
         try:
             await self._negotiate(reader, writer, line)
@@ -74,12 +83,12 @@ class Rfc2217Meter:
             writer.close()
             self._tasks.discard(task)
 
-    async def _send(self, writer: asyncio.StreamWriter, line: dict[str, int | str | None]) -> None:
+    async def _send(self, writer: asyncio.StreamWriter, line: _Line) -> None:
         recorded = False
         while True:
             await asyncio.sleep(self.interval)
-            baudrate, parity = line["baudrate"], line["parity"]
-            if not isinstance(baudrate, int) or not isinstance(parity, str):
+            baudrate, parity = line.baudrate, line.parity
+            if baudrate is None or parity is None:
                 continue  # not configured yet
             if not recorded:
                 self.settings_seen.append((baudrate, parity))
@@ -93,7 +102,7 @@ class Rfc2217Meter:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        line: dict[str, int | str | None],
+        line: _Line,
     ) -> None:
         """Answer the telnet options and COM-PORT subcommands; client data is dropped."""
         while True:
@@ -108,9 +117,9 @@ class Rfc2217Meter:
                 if len(body) >= 2 and body[0] == COM_PORT:
                     command, value = body[1], body[2:]
                     if command == SET_BAUDRATE and int.from_bytes(value[:4]):
-                        line["baudrate"] = int.from_bytes(value[:4])
+                        line.baudrate = int.from_bytes(value[:4])
                     elif command == SET_PARITY and value and value[0] in PARITY_CODES:
-                        line["parity"] = PARITY_CODES[value[0]]
+                        line.parity = PARITY_CODES[value[0]]
                     answer = bytes([COM_PORT, command + SERVER_OFFSET]) + _escaped(value)
                     writer.write(bytes([IAC, SB]) + answer + bytes([IAC, SE]))
             await writer.drain()

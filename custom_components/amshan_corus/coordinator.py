@@ -280,15 +280,10 @@ class AmshanCorusCoordinator(DataUpdateCoordinator[MeterData]):
         if not changed:
             return
         registry = dr.async_get(self.hass)
-        identifier = (DOMAIN, self.device_key)
-        if hasattr(registry, "async_get_device_by_identifier"):  # HA 2026.8+: per entry
-            device = registry.async_get_device_by_identifier(identifier, self.config_entry.entry_id)
-        else:
-            device = registry.async_get_device(identifiers={identifier})
-        if device is None:  # no entity yet; the first one creates the device with these
-            return
+        if self.device_id is None or registry.async_get(self.device_id) is None:
+            return  # before entry setup registered it (a Corus first refresh): entities bring them
         self._device_fields.update(changed)
-        registry.async_update_device(device.id, **changed)  # type: ignore[arg-type]
+        registry.async_update_device(self.device_id, **changed)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
